@@ -1,0 +1,93 @@
+"""``GET /api/v1/health/``: whether the database, Redis and at least one Celery worker answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+CELERY_PING_TIMEOUT_S = 0.5
+
+
+def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        extra = check() or {}
+        result = {"status": "ok", **extra}
+    except Exception as exc:  # a health probe reports failures, it does not raise them
+        result = {"status": "error", "detail": type(exc).__name__}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _redis() -> None:
+    key = "health:probe"
+    cache.set(key, "1", timeout=5)
+    if cache.get(key) != "1":
+        raise RuntimeError("redis read-back mismatch")
+
+
+def _celery() -> dict[str, Any]:
+    replies = current_app.control.ping(timeout=CELERY_PING_TIMEOUT_S)
+    if not replies:
+        raise RuntimeError("no worker answered")
+    return {"workers": len(replies)}
+
+
+_check = inline_serializer(
+    "HealthCheck",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "error"]),
+        "latency_ms": serializers.FloatField(),
+        "detail": serializers.CharField(required=False),
+        "workers": serializers.IntegerField(required=False),
+    },
+)
+
+
+class HealthApi(APIView):
+    """Public liveness/readiness probe. 200 when everything answers, 503 ("degraded") otherwise.
+
+    It names components and exception types only: never connection strings or hosts.
+    """
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+                    "version": serializers.CharField(),
+                    "checks": inline_serializer(
+                        "HealthChecks", {"database": _check, "redis": _check, "celery": _check}
+                    ),
+                },
+            )
+        },
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        checks = {"database": _timed(_database), "redis": _timed(_redis), "celery": _timed(_celery)}
+        checks["celery"].setdefault("workers", 0)
+        ok = all(c["status"] == "ok" for c in checks.values())
+        body = {"status": "ok" if ok else "degraded", "version": settings.APP_VERSION, "checks": checks}
+        return Response(body, status=200 if ok else 503)

@@ -1,0 +1,87 @@
+"""Writes of the realtime spine. Every other app publishes through ``event_publish`` or its helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.models import EventStream, StreamEvent
+from core.realtime import push
+from core.realtime.streams import channel_group, group_stream, is_valid_stream, role_stream, user_stream
+
+
+class InvalidStream(ValueError):
+    """The stream name does not follow ``<kind>:<key>`` (see core.realtime.streams)."""
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    stream: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+    at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON shape browsers receive, over the websocket and from the catch-up endpoint alike."""
+        return {"stream": self.stream, "seq": self.seq, "type": self.type, "data": self.data,
+                "at": self.at.isoformat()}
+
+
+def event_publish(*, stream: str, type: str, data: dict[str, Any], close_code: int | None = None) -> PublishedEvent:
+    """Number and store an event in the caller's transaction; push it to live sockets after commit.
+
+    Sequence numbers are allocated by an upsert on the stream's counter row, which holds the row lock until the
+    caller's transaction ends: events of one stream commit in sequence order, and a rolled-back transaction
+    leaves neither an event nor a gap. ``close_code`` (4xxx) asks every socket receiving the event to close right
+    after delivering it (e.g. a revoked session). ``data`` must hold only what every member of the stream may see.
+    """
+    if not is_valid_stream(stream):
+        raise InvalidStream(stream)
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {EventStream._meta.db_table} (name, last_seq, updated_at) VALUES (%s, 1, %s)
+                ON CONFLICT (name) DO UPDATE SET last_seq = {EventStream._meta.db_table}.last_seq + 1,
+                                                 updated_at = EXCLUDED.updated_at
+                RETURNING last_seq
+                """,
+                [stream, now],
+            )
+            seq = int(cursor.fetchone()[0])
+        StreamEvent.objects.create(stream=stream, seq=seq, type=type, data=data, created_at=now)
+        event = PublishedEvent(stream=stream, seq=seq, type=type, data=data, at=now)
+        message: dict[str, Any] = {"type": "stream.event", "event": event.wire()}
+        if close_code is not None:
+            message["close"] = close_code
+        transaction.on_commit(lambda: push.group_send(channel_group(stream), message))
+    return event
+
+
+def publish_to_user(*, user_id: object, type: str, data: dict[str, Any], close_code: int | None = None) -> PublishedEvent:
+    return event_publish(stream=user_stream(user_id), type=type, data=data, close_code=close_code)
+
+
+def publish_to_role(*, role: str, type: str, data: dict[str, Any]) -> PublishedEvent:
+    return event_publish(stream=role_stream(role), type=type, data=data)
+
+
+def publish_to_group(*, name: str, type: str, data: dict[str, Any]) -> PublishedEvent:
+    return event_publish(stream=group_stream(name), type=type, data=data)
+
+
+def stream_events_prune(*, now: datetime | None = None) -> int:
+    """Delete events past the retention window, and streams idle for as long (their numbering restarts at 1;
+    clients treat a server sequence lower than theirs as a reset)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.REALTIME_EVENT_RETENTION_DAYS)
+    with transaction.atomic():
+        deleted, _ = StreamEvent.objects.filter(created_at__lt=cutoff).delete()
+        EventStream.objects.filter(updated_at__lt=cutoff).delete()
+    return deleted

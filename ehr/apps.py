@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class EhrConfig(AppConfig):
+    """The shared record. Owns identity (users, roles, organizations, locations), access and audit."""
+
+    name = "ehr"
+    verbose_name = "EHR and identity"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from core.realtime.streams import register_group_authoriser
+        from ehr.selectors import location_may_receive
+
+        register_group_authoriser("location", location_may_receive)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SignalingConfig(AppConfig):
+    """Websocket consumers and their wire protocols. No models."""
+
+    name = "signaling"
