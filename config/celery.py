@@ -9,3 +9,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = Celery("consulta")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _install_worker_steps() -> None:
+    from core.workers import WorkerHeartbeatStep
+
+    app.steps["worker"].add(WorkerHeartbeatStep)
+
+
+_install_worker_steps()

@@ -1,14 +1,14 @@
 """URL wiring. The API lives under /api/v1/; every other non-static path is the SPA."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core.api.health import HealthApi
 from core.api.realtime import StreamEventListApi
 from core.views import spa_index
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("health/", HealthApi.as_view(), name="health"),
     path("auth/", include("ehr.api.auth_urls")),
     path("ehr/", include("ehr.api.urls")),

@@ -26,7 +26,7 @@ class LocationAdmin(admin.ModelAdmin[Location]):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     list_display = ["username", "first_name", "last_name", "roles", "organization", "is_active"]
     list_filter = ["is_active", "organization"]
     fieldsets = (

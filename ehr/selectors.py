@@ -18,9 +18,7 @@ def user_list(*, search: str = "") -> QuerySet[User]:
     qs = User.objects.order_by("last_name", "first_name", "username")
     search = search.strip()
     if search:
-        qs = qs.filter(
-            Q(username__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search)
-        )
+        qs = qs.filter(Q(username__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search))
     return qs
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -14,10 +12,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis() -> Iterator[None]:
+def _clean_redis() -> None:
     """Each test starts with an empty test Redis database (lockout counters, cached sessions)."""
     cache.clear()
-    yield
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ PASSWORD_HASHERS = ["core.hashers.TestArgon2PasswordHasher"]
 # A Redis database of its own (15 unless TEST_REDIS_URL says otherwise), so tests may flush it freely
 # without touching a running `make run`.
 REDIS_URL = env.str("TEST_REDIS_URL", default=REDIS_URL.rsplit("/", 1)[0] + "/15")
-CACHES["default"]["LOCATION"] = REDIS_URL
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+CACHES["default"]["LOCATION"] = REDIS_URL  # type: ignore[index]
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # type: ignore[index]
 CELERY_BROKER_URL = REDIS_URL
 _prefix = env.str("TEST_KEY_PREFIX", default="consulta-test")
-CACHES["default"]["KEY_PREFIX"] = _prefix
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _prefix
+CACHES["default"]["KEY_PREFIX"] = _prefix  # type: ignore[index]
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _prefix  # type: ignore[index]
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default=f"{_prefix}-celery")
 
 # Serve the built SPA and app static files straight from their folders (no collectstatic step).

@@ -53,5 +53,5 @@ class SessionAuthenticationScheme(OpenApiAuthenticationExtension):  # type: igno
     target_class = "core.api.auth.SessionAuthentication"
     name = "cookieAuth"
 
-    def get_security_definition(self, auto_schema: "AutoSchema") -> dict[str, str]:
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {"type": "apiKey", "in": "cookie", "name": "consulta_session"}

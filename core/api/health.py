@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -16,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-CELERY_PING_TIMEOUT_S = 0.5
+from core.workers import workers_alive
 
 
 def _timed(check: Any) -> dict[str, Any]:
@@ -44,10 +43,10 @@ def _redis() -> None:
 
 
 def _celery() -> dict[str, Any]:
-    replies = current_app.control.ping(timeout=CELERY_PING_TIMEOUT_S)
-    if not replies:
-        raise RuntimeError("no worker answered")
-    return {"workers": len(replies)}
+    workers = workers_alive()
+    if not workers:
+        raise RuntimeError("no worker heartbeat")
+    return {"workers": workers}
 
 
 _check = inline_serializer(

@@ -16,7 +16,7 @@ class StreamEventSerializer(serializers.Serializer[object]):
     stream = serializers.CharField()
     seq = serializers.IntegerField()
     type = serializers.CharField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # the event payload, not Serializer.data
     at = serializers.DateTimeField()
 
 
@@ -40,7 +40,8 @@ class StreamEventListApi(APIView):
         query.is_valid(raise_exception=True)
         stream: str = query.validated_data["stream"]
         after: int = query.validated_data["after"]
-        if not streams.may_receive(user=request.user, stream=stream, session_key=request.session.session_key):
+        user: streams.StreamUser = request.user  # type: ignore[assignment]  # authenticated: an ehr User
+        if not streams.may_receive(user=user, stream=stream, session_key=request.session.session_key):
             raise ApiError("stream_forbidden", "You do not receive this stream.", status_code=403)
         events = selectors.stream_events_after(stream=stream, after=after)
         last_seq = selectors.stream_seqs(streams=[stream])[stream]

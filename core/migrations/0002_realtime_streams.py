@@ -5,37 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_btree_gist'),
+        ("core", "0001_btree_gist"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EventStream',
+            name="EventStream",
             fields=[
-                ('name', models.CharField(max_length=120, primary_key=True, serialize=False)),
-                ('last_seq', models.BigIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("name", models.CharField(max_length=120, primary_key=True, serialize=False)),
+                ("last_seq", models.BigIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('last_seq__gte', 0)), name='eventstream_seq_nonneg')],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("last_seq__gte", 0)), name="eventstream_seq_nonneg")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StreamEvent',
+            name="StreamEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=120)),
-                ('seq', models.BigIntegerField()),
-                ('type', models.CharField(max_length=80)),
-                ('data', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=120)),
+                ("seq", models.BigIntegerField()),
+                ("type", models.CharField(max_length=80)),
+                ("data", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('stream', 'seq'), name='streamevent_stream_seq_unique'), models.CheckConstraint(condition=models.Q(('seq__gt', 0)), name='streamevent_seq_positive')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("stream", "seq"), name="streamevent_stream_seq_unique"),
+                    models.CheckConstraint(condition=models.Q(("seq__gt", 0)), name="streamevent_seq_positive"),
+                ],
             },
         ),
     ]

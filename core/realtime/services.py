@@ -29,8 +29,7 @@ class PublishedEvent:
 
     def wire(self) -> dict[str, Any]:
         """The JSON shape browsers receive, over the websocket and from the catch-up endpoint alike."""
-        return {"stream": self.stream, "seq": self.seq, "type": self.type, "data": self.data,
-                "at": self.at.isoformat()}
+        return {"stream": self.stream, "seq": self.seq, "type": self.type, "data": self.data, "at": self.at.isoformat()}
 
 
 def event_publish(*, stream: str, type: str, data: dict[str, Any], close_code: int | None = None) -> PublishedEvent:
@@ -47,9 +46,9 @@ def event_publish(*, stream: str, type: str, data: dict[str, Any], close_code: i
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""
-                INSERT INTO {EventStream._meta.db_table} (name, last_seq, updated_at) VALUES (%s, 1, %s)
-                ON CONFLICT (name) DO UPDATE SET last_seq = {EventStream._meta.db_table}.last_seq + 1,
+                """
+                INSERT INTO core_eventstream (name, last_seq, updated_at) VALUES (%s, 1, %s)
+                ON CONFLICT (name) DO UPDATE SET last_seq = core_eventstream.last_seq + 1,
                                                  updated_at = EXCLUDED.updated_at
                 RETURNING last_seq
                 """,
@@ -65,7 +64,9 @@ def event_publish(*, stream: str, type: str, data: dict[str, Any], close_code: i
     return event
 
 
-def publish_to_user(*, user_id: object, type: str, data: dict[str, Any], close_code: int | None = None) -> PublishedEvent:
+def publish_to_user(
+    *, user_id: object, type: str, data: dict[str, Any], close_code: int | None = None
+) -> PublishedEvent:
     return event_publish(stream=user_stream(user_id), type=type, data=data, close_code=close_code)
 
 

@@ -87,4 +87,4 @@ class MeApi(APIView):
 
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:
-        return _me(request, request.user.pk)
+        return _me(request, int(request.user.pk or 0))

@@ -40,8 +40,17 @@ class MeSerializer(serializers.ModelSerializer[User]):
     class Meta:
         model = User
         fields = [
-            "id", "username", "first_name", "last_name", "display_name", "email",
-            "roles", "primary_role", "organization", "locations", "session",
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "display_name",
+            "email",
+            "roles",
+            "primary_role",
+            "organization",
+            "locations",
+            "session",
         ]
 
     def get_session(self, user: User) -> str:

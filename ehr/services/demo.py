@@ -30,10 +30,60 @@ DEMO_STAFF: list[tuple[str, str, str, list[str], list[int]]] = [
     ("billing", "Bea", "Kowalski", [Role.BILLING], [0, 1]),
 ]
 
-_FIRST = ["Ada", "Ben", "Chloe", "Dev", "Elif", "Farah", "Gus", "Hana", "Ivo", "Jade", "Kofi", "Lena", "Milo",
-          "Nia", "Omar", "Pia", "Quinn", "Rosa", "Tao", "Uma", "Vik", "Wren", "Yusuf", "Zoe", "Aria"]
-_LAST = ["Abbott", "Baird", "Cruz", "Dahl", "Eze", "Fox", "Gale", "Holm", "Ito", "Jensen", "Kaur", "Lowe", "Moss",
-         "Nakamura", "Oduya", "Park", "Quist", "Reyes", "Stone", "Tran", "Ueda", "Vance", "Wolfe", "Young", "Zhou"]
+_FIRST = [
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Milo",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Tao",
+    "Uma",
+    "Vik",
+    "Wren",
+    "Yusuf",
+    "Zoe",
+    "Aria",
+]
+_LAST = [
+    "Abbott",
+    "Baird",
+    "Cruz",
+    "Dahl",
+    "Eze",
+    "Fox",
+    "Gale",
+    "Holm",
+    "Ito",
+    "Jensen",
+    "Kaur",
+    "Lowe",
+    "Moss",
+    "Nakamura",
+    "Oduya",
+    "Park",
+    "Quist",
+    "Reyes",
+    "Stone",
+    "Tran",
+    "Ueda",
+    "Vance",
+    "Wolfe",
+    "Young",
+    "Zhou",
+]
 PATIENT_COUNT = 50
 
 
@@ -51,7 +101,7 @@ class DemoSummary:
 
 def _patients() -> list[tuple[str, str, str]]:
     """50 synthetic patients, the same every run: ``patient`` and ``patient2`` first, then ``patient003``…"""
-    rng = random.Random(20261129)
+    rng = random.Random(20261129)  # noqa: S311 -- reproducible synthetic names, not security
     names = [(rng.choice(_FIRST), rng.choice(_LAST)) for _ in range(PATIENT_COUNT)]
     rows = []
     for i, (first, last) in enumerate(names, start=1):
@@ -60,16 +110,27 @@ def _patients() -> list[tuple[str, str, str]]:
     return rows
 
 
-def _upsert_user(username: str, first: str, last: str, roles: list[str], org: Organization | None,
-                 password: str) -> User:
+def _upsert_user(
+    username: str, first: str, last: str, roles: list[str], org: Organization | None, password: str
+) -> User:
     user, created = User.objects.get_or_create(
         username=username,
-        defaults={"first_name": first, "last_name": last, "roles": roles, "organization": org,
-                  "email": f"{username}@demo.consulta.invalid"},
+        defaults={
+            "first_name": first,
+            "last_name": last,
+            "roles": roles,
+            "organization": org,
+            "email": f"{username}@demo.consulta.invalid",
+        },
     )
     changed = created
-    for field, value in (("first_name", first), ("last_name", last), ("roles", roles), ("organization", org),
-                         ("is_active", True)):
+    for field, value in (
+        ("first_name", first),
+        ("last_name", last),
+        ("roles", roles),
+        ("organization", org),
+        ("is_active", True),
+    ):
         if getattr(user, field) != value:
             setattr(user, field, value)
             changed = True

@@ -13,8 +13,15 @@ GOOD_KEY = "k" * 20 + "-production-secret-for-settings-test-0123456789"
 
 def run_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings.production"}
-    return subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env={**base, **env}, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", SETUP],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_production_settings_refuse_to_start_without_secret_key() -> None:
@@ -30,16 +37,30 @@ def test_production_settings_refuse_to_start_without_allowed_hosts() -> None:
 
 
 def test_production_settings_start_with_required_env_and_debug_off() -> None:
-    result = run_with({"DJANGO_SECRET_KEY": GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "consulta.example",
-                       "DATABASE_URL": "postgres://u@db/consulta"})
+    result = run_with(
+        {
+            "DJANGO_SECRET_KEY": GOOD_KEY,
+            "DJANGO_ALLOWED_HOSTS": "consulta.example",
+            "DATABASE_URL": "postgres://u@db/consulta",
+        }
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
 
 def test_base_settings_default_to_debug_off_and_argon2() -> None:
-    code = ("import config.settings.base as b; print(b.DEBUG, b.PASSWORD_HASHERS[0].rsplit('.', 1)[1], "
-            "hasattr(b, 'SECRET_KEY'))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=60, check=False)
+    code = (
+        "import config.settings.base as b; print(b.DEBUG, b.PASSWORD_HASHERS[0].rsplit('.', 1)[1], "
+        "hasattr(b, 'SECRET_KEY'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "Argon2PasswordHasher", "False"]

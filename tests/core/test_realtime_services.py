@@ -28,9 +28,14 @@ def test_sequence_numbers_are_per_stream_and_start_at_one() -> None:
 @pytest.mark.django_db
 def test_rolled_back_publish_leaves_no_event_and_no_gap() -> None:
     event_publish(stream="user:1", type="t", data={})
-    with pytest.raises(RuntimeError), transaction.atomic():
-        event_publish(stream="user:1", type="lost", data={})
-        raise RuntimeError("caller failed after publishing")
+
+    def publish_then_fail() -> None:
+        with transaction.atomic():
+            event_publish(stream="user:1", type="lost", data={})
+            raise RuntimeError("caller failed after publishing")
+
+    with pytest.raises(RuntimeError):
+        publish_then_fail()
     after = event_publish(stream="user:1", type="t", data={})
     assert after.seq == 2
     assert [e.type for e in stream_events_after(stream="user:1", after=0)] == ["t", "t"]

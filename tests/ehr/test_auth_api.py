@@ -87,8 +87,7 @@ def test_missing_fields_are_named(api: APIClient) -> None:
 
 def test_malformed_json_is_a_clear_400(api: APIClient) -> None:
     token = api.get("/api/v1/auth/csrf/").json()["csrfToken"]
-    response = api.post("/api/v1/auth/login/", "{not json", content_type="application/json",
-                        HTTP_X_CSRFTOKEN=token)
+    response = api.post("/api/v1/auth/login/", "{not json", content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_request"
 

@@ -13,11 +13,17 @@ DEMO_LOGINS = ["admin", "doctor", "doctor2", "nurse", "scheduler", "billing", "p
 
 
 def snapshot() -> list[tuple[object, ...]]:
-    users = list(User.objects.order_by("username").values_list("username", "first_name", "last_name", "roles",
-                                                                 "organization__name", "is_active", "password"))
+    users = list(
+        User.objects.order_by("username").values_list(
+            "username", "first_name", "last_name", "roles", "organization__name", "is_active", "password"
+        )
+    )
     places = list(Location.objects.order_by("name").values_list("name", "timezone", "organization__name"))
-    links = list(User.locations.through.objects.order_by("user__username", "location__name")
-                 .values_list("user__username", "location__name"))
+    links = list(
+        User.locations.through.objects.order_by("user__username", "location__name").values_list(
+            "user__username", "location__name"
+        )
+    )
     return [*users, *places, *links, Organization.objects.count()]
 
 

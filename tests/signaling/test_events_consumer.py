@@ -68,8 +68,12 @@ async def test_event_published_after_commit_reaches_its_user_and_not_another(doc
 
     event = await receive(doc)
     assert event["kind"] == "event"
-    assert (event["stream"], event["seq"], event["type"], event["data"]) == (f"user:{doctor.pk}", 1, "test.ping",
-                                                                              {"n": 1})
+    assert (event["stream"], event["seq"], event["type"], event["data"]) == (
+        f"user:{doctor.pk}",
+        1,
+        "test.ping",
+        {"n": 1},
+    )
     assert await pat.receive_nothing(timeout=0.5)
     await doc.disconnect()
     await pat.disconnect()

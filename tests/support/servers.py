@@ -121,8 +121,22 @@ class CeleryWorker(Process):
     def __init__(self, log_dir: Path) -> None:
         super().__init__(
             "celery-worker",
-            [str(BIN / "celery"), "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
-             "--without-gossip", "--without-mingle", "-l", "info", "-n", f"test-{os.getpid()}@%h"],
+            [
+                str(BIN / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "solo",
+                "--concurrency",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
             child_env(),
             log_dir,
         )

@@ -20,6 +20,8 @@ class Command(BaseCommand):
                 f"Demo data ready: {summary.locations} clinics, {summary.staff} staff, {summary.patients} patients."
             )
         )
-        logins = ", ".join([u for u, *_ in DEMO_STAFF if u in {"admin", "doctor", "doctor2", "nurse", "scheduler",
-                                                                 "billing"}] + ["patient", "patient2"])
+        logins = ", ".join(
+            [u for u, *_ in DEMO_STAFF if u in {"admin", "doctor", "doctor2", "nurse", "scheduler", "billing"}]
+            + ["patient", "patient2"]
+        )
         self.stdout.write(f"Demo logins: {logins} (password: $DEMO_PASSWORD, default consulta-demo)")
