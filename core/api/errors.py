@@ -9,8 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+
+
+class ApiErrorSerializer(serializers.Serializer[object]):
+    """The body of every 4xx answer (documented in the OpenAPI schema as ``ApiError``)."""
+
+    code = serializers.CharField(help_text="Stable, machine-readable error code.")
+    detail = serializers.CharField(help_text="A sentence for people.")
+    fields = serializers.DictField(  # type: ignore[assignment]  # the error's field map, not Serializer.fields
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors per field (code 'invalid' only).",
+    )
 
 
 class ApiError(exceptions.APIException):

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -49,15 +49,23 @@ def _celery() -> dict[str, Any]:
     return {"workers": workers}
 
 
-_check = inline_serializer(
-    "HealthCheck",
-    {
-        "status": serializers.ChoiceField(choices=["ok", "error"]),
-        "latency_ms": serializers.FloatField(),
-        "detail": serializers.CharField(required=False),
-        "workers": serializers.IntegerField(required=False),
-    },
-)
+class HealthCheckSerializer(serializers.Serializer[object]):
+    status = serializers.ChoiceField(choices=["ok", "error"])
+    latency_ms = serializers.FloatField()
+    detail = serializers.CharField(required=False, help_text="Exception type when the check failed.")
+    workers = serializers.IntegerField(required=False, help_text="Celery only: workers with a recent heartbeat.")
+
+
+class HealthChecksSerializer(serializers.Serializer[object]):
+    database = HealthCheckSerializer()
+    redis = HealthCheckSerializer()
+    celery = HealthCheckSerializer()
+
+
+class HealthSerializer(serializers.Serializer[object]):
+    status = serializers.ChoiceField(choices=["ok", "degraded"])
+    version = serializers.CharField()
+    checks = HealthChecksSerializer()
 
 
 class HealthApi(APIView):
@@ -69,21 +77,7 @@ class HealthApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(
-        responses={
-            (200, "application/json"): inline_serializer(
-                "Health",
-                {
-                    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
-                    "version": serializers.CharField(),
-                    "checks": inline_serializer(
-                        "HealthChecks", {"database": _check, "redis": _check, "celery": _check}
-                    ),
-                },
-            )
-        },
-        auth=[],
-    )
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, auth=[])
     def get(self, request: Request) -> Response:
         checks = {"database": _timed(_database), "redis": _timed(_redis), "celery": _timed(_celery)}
         checks["celery"].setdefault("workers", 0)

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.errors import ApiError
+from core.api.errors import ApiError, ApiErrorSerializer
 from ehr import selectors, services
 from ehr.api.serializers import CsrfSerializer, LoginSerializer, MeSerializer
 
@@ -46,7 +46,11 @@ class LoginApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginSerializer, responses={200: MeSerializer}, auth=[])
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: MeSerializer, 400: ApiErrorSerializer, 403: ApiErrorSerializer, 429: ApiErrorSerializer},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         form = LoginSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -85,6 +89,6 @@ class LogoutApi(APIView):
 class MeApi(APIView):
     """The signed-in user, their roles, organization, locations and the opaque id of this session."""
 
-    @extend_schema(responses=MeSerializer)
+    @extend_schema(responses={200: MeSerializer, 401: ApiErrorSerializer})
     def get(self, request: Request) -> Response:
         return _me(request, int(request.user.pk or 0))

@@ -15,9 +15,7 @@ from tests.browser.conftest import off_loop, sign_in
 from tests.support.servers import Daphne
 
 
-def test_admin_deactivation_signs_the_user_out_of_their_open_tab(
-    browser, server: Daphne, django_db_blocker
-) -> None:  # type: ignore[no-untyped-def]
+def test_admin_deactivation_signs_the_user_out_of_their_open_tab(browser, server: Daphne, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
     admin_ctx: BrowserContext = browser.new_context()
     patient_ctx: BrowserContext = browser.new_context()
     try:

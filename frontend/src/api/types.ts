@@ -1,0 +1,25 @@
+/**
+ * The one place that knows the generated schema's component names.
+ *
+ * The backend's drf-spectacular schema may name things differently; when it lands,
+ * fix the names here and nothing else in the app has to change.
+ */
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
+
+export type Me = Schemas["Me"];
+export type Health = Schemas["Health"];
+export type UserRow = Schemas["UserRow"];
+export type PaginatedUserRowList = Schemas["PaginatedUserRowList"];
+export type StreamEventPage = Schemas["StreamEventPage"];
+export type StreamEvent = Schemas["StreamEvent"];
+export type ApiErrorBody = Schemas["ApiError"];
+export type LoginRequest = Schemas["LoginRequest"];
+
+// Derived from the objects above so that enum and nested schema names do not matter.
+export type Role = Me["primary_role"];
+export type Organization = NonNullable<Me["organization"]>;
+export type Location = Me["locations"][number];
+export type ServiceCheck = Health["checks"]["database"];
+export type CeleryCheck = Health["checks"]["celery"];

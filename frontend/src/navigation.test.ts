@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+
+import type { Role } from "./api/types";
+import { PAGES, ROLES, ROLE_TABLE, canOpen, homePathFor, isRole, navItemsFor, roleLabel } from "./navigation";
+
+const me = (primary_role: Role, roles: Role[] = [primary_role]) => ({ primary_role, roles });
+
+describe("navigation table", () => {
+  it("sends every role to its own home", () => {
+    expect(Object.fromEntries(ROLES.map((role) => [role, homePathFor(me(role))]))).toEqual({
+      patient: "/patient",
+      practitioner: "/clinic",
+      nurse: "/clinic",
+      scheduler: "/schedule",
+      billing: "/billing",
+      admin: "/admin-console",
+    });
+  });
+
+  it("uses the primary role for the home of a user with several roles", () => {
+    expect(homePathFor(me("scheduler", ["admin", "scheduler"]))).toBe("/schedule");
+    expect(homePathFor(me("admin", ["admin", "scheduler"]))).toBe("/admin-console");
+  });
+
+  it("lets each role open its home page", () => {
+    for (const role of ROLES) {
+      expect(canOpen(ROLE_TABLE[role].home, [role])).toBe(true);
+    }
+  });
+
+  it("keeps other roles out of a role's pages", () => {
+    expect(canOpen("adminUsers", ["practitioner", "nurse", "scheduler", "billing", "patient"])).toBe(false);
+    expect(canOpen("clinicHome", ["patient"])).toBe(false);
+    expect(canOpen("patientHome", ["practitioner"])).toBe(false);
+    expect(canOpen("billingHome", ["scheduler"])).toBe(false);
+  });
+
+  it("builds the nav for one role", () => {
+    expect(navItemsFor(["patient"]).map((i) => i.label)).toEqual(["My health"]);
+    expect(navItemsFor(["nurse"])).toEqual([{ name: "clinicHome", path: "/clinic", label: "My clinic" }]);
+    expect(navItemsFor(["admin"]).map((i) => i.path)).toEqual([
+      "/admin-console",
+      "/admin-console/users",
+      "/admin-console/status",
+    ]);
+  });
+
+  it("builds the nav for several roles as a union without duplicates", () => {
+    expect(navItemsFor(["practitioner", "nurse", "billing"]).map((i) => i.label)).toEqual(["My clinic", "Billing"]);
+    expect(navItemsFor(["billing", "scheduler"]).map((i) => i.label)).toEqual(["Scheduling", "Billing"]);
+  });
+
+  it("has no nav for a user without roles", () => {
+    expect(navItemsFor([])).toEqual([]);
+  });
+
+  it("labels roles for people", () => {
+    expect(roleLabel("admin")).toBe("Administrator");
+    expect(roleLabel("billing")).toBe("Billing staff");
+  });
+
+  it("recognises roles and nothing else", () => {
+    expect(ROLES.every(isRole)).toBe(true);
+    expect(isRole("superuser")).toBe(false);
+    expect(isRole(undefined)).toBe(false);
+  });
+
+  it("has unique page paths", () => {
+    const paths = Object.values(PAGES).map((p) => p.path);
+    expect(new Set(paths).size).toBe(paths.length);
+  });
+});

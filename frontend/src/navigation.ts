@@ -1,0 +1,84 @@
+/**
+ * Who sees which page: the one table behind the router's access rules, each role's
+ * home, and the main navigation. Add a page here and in router/index.ts together.
+ */
+import type { Me, Role } from "./api/types";
+
+export const ROLES = ["patient", "practitioner", "nurse", "scheduler", "billing", "admin"] as const satisfies readonly Role[];
+
+// Compile-time check that ROLES lists every Role of the API schema.
+type MissingRole = Exclude<Role, (typeof ROLES)[number]>;
+const _allRolesListed: MissingRole extends never ? true : never = true;
+void _allRolesListed;
+
+export interface PageEntry {
+  path: string;
+  /** The page's h1, also the nav link's text and the document title. */
+  title: string;
+  /** Roles allowed to open the page (a user needs any one of them). */
+  roles: readonly Role[];
+  /** Shown in the main navigation. */
+  inNav: boolean;
+}
+
+export const PAGES = {
+  patientHome: { path: "/patient", title: "My health", roles: ["patient"], inNav: true },
+  clinicHome: { path: "/clinic", title: "My clinic", roles: ["practitioner", "nurse"], inNav: true },
+  schedulingHome: { path: "/schedule", title: "Scheduling", roles: ["scheduler"], inNav: true },
+  billingHome: { path: "/billing", title: "Billing", roles: ["billing"], inNav: true },
+  adminHome: { path: "/admin-console", title: "Administration", roles: ["admin"], inNav: true },
+  adminUsers: { path: "/admin-console/users", title: "Users", roles: ["admin"], inNav: true },
+  adminStatus: { path: "/admin-console/status", title: "System status", roles: ["admin"], inNav: true },
+} as const satisfies Record<string, PageEntry>;
+
+export type PageName = keyof typeof PAGES;
+
+export interface RoleEntry {
+  label: string;
+  home: PageName;
+}
+
+export const ROLE_TABLE: Record<Role, RoleEntry> = {
+  patient: { label: "Patient", home: "patientHome" },
+  practitioner: { label: "Practitioner", home: "clinicHome" },
+  nurse: { label: "Nurse", home: "clinicHome" },
+  scheduler: { label: "Scheduler", home: "schedulingHome" },
+  billing: { label: "Billing staff", home: "billingHome" },
+  admin: { label: "Administrator", home: "adminHome" },
+};
+
+export interface NavItem {
+  name: PageName;
+  path: string;
+  label: string;
+}
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
+}
+
+export function roleLabel(role: Role): string {
+  return ROLE_TABLE[role].label;
+}
+
+/** Home page of a signed-in user: the primary role's, else the first known role's. */
+export function homePageFor(me: Pick<Me, "primary_role" | "roles">): PageName {
+  if (isRole(me.primary_role)) return ROLE_TABLE[me.primary_role].home;
+  const first = me.roles.find(isRole);
+  return first ? ROLE_TABLE[first].home : "patientHome";
+}
+
+export function homePathFor(me: Pick<Me, "primary_role" | "roles">): string {
+  return PAGES[homePageFor(me)].path;
+}
+
+export function canOpen(page: PageName, roles: readonly Role[]): boolean {
+  return PAGES[page].roles.some((role) => roles.includes(role));
+}
+
+/** The main navigation: the union over the user's roles, in the table's order, without duplicates. */
+export function navItemsFor(roles: readonly Role[]): NavItem[] {
+  return (Object.keys(PAGES) as PageName[])
+    .filter((name) => PAGES[name].inNav && canOpen(name, roles))
+    .map((name) => ({ name, path: PAGES[name].path, label: PAGES[name].title }));
+}

@@ -1,0 +1,94 @@
+import { defineComponent } from "vue";
+import {
+  createRouter,
+  createWebHistory,
+  type RouteLocationNormalized,
+  type RouteComponent,
+  type RouteLocationRaw,
+  type RouteRecordRaw,
+  type Router,
+  type RouterHistory,
+} from "vue-router";
+
+import AppShell from "../components/AppShell.vue";
+import { PAGES, canOpen, homePathFor, type PageName } from "../navigation";
+import { useSessionStore } from "../stores/session";
+import { isInternalPath } from "./paths";
+
+declare module "vue-router" {
+  interface RouteMeta {
+    /** Reachable without signing in. */
+    public?: boolean;
+    /** Entry of the navigation table: decides who may open the route. */
+    page?: PageName;
+    /** Document title (pages from the table use their title). */
+    title?: string;
+  }
+}
+
+/** `/` never renders: the guard sends it to the user's home. */
+const RoleHomeRedirect = defineComponent({ name: "RoleHomeRedirect", render: () => null });
+
+type LazyPage = () => Promise<{ default: RouteComponent }>;
+
+function pageRoute(name: PageName, component: LazyPage): RouteRecordRaw {
+  return { path: PAGES[name].path, name, component, meta: { page: name, title: PAGES[name].title } };
+}
+
+export const routes: RouteRecordRaw[] = [
+  {
+    path: "/login",
+    name: "login",
+    component: () => import("../pages/LoginPage.vue"),
+    meta: { public: true, title: "Sign in" },
+  },
+  {
+    path: "/",
+    component: AppShell,
+    children: [
+      { path: "", name: "root", component: RoleHomeRedirect },
+      pageRoute("patientHome", () => import("../pages/PatientHomePage.vue")),
+      pageRoute("clinicHome", () => import("../pages/ClinicHomePage.vue")),
+      pageRoute("schedulingHome", () => import("../pages/SchedulingHomePage.vue")),
+      pageRoute("billingHome", () => import("../pages/BillingHomePage.vue")),
+      pageRoute("adminHome", () => import("../pages/AdminHomePage.vue")),
+      pageRoute("adminUsers", () => import("../pages/AdminUsersPage.vue")),
+      pageRoute("adminStatus", () => import("../pages/SystemStatusPage.vue")),
+    ],
+  },
+  {
+    path: "/:pathMatch(.*)*",
+    name: "notFound",
+    component: () => import("../pages/NotFoundPage.vue"),
+    meta: { public: true, title: "Page not found" },
+  },
+];
+
+export async function sessionGuard(to: RouteLocationNormalized): Promise<true | RouteLocationRaw> {
+  const session = useSessionStore();
+  if (!session.loaded) await session.load();
+  const me = session.me;
+
+  if (to.name === "login") return me ? homePathFor(me) : true;
+  if (to.meta.public) return true;
+  if (!me) {
+    const next = to.fullPath !== "/" && isInternalPath(to.fullPath) ? to.fullPath : undefined;
+    return { name: "login", query: next ? { next } : {} };
+  }
+  if (to.name === "root") return homePathFor(me);
+  if (to.meta.page && !canOpen(to.meta.page, me.roles)) return homePathFor(me);
+  return true;
+}
+
+export function createAppRouter(history: RouterHistory = createWebHistory()): Router {
+  const router = createRouter({
+    history,
+    routes,
+    scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
+  });
+  router.beforeEach(sessionGuard);
+  router.afterEach((to) => {
+    document.title = to.meta.title ? `${to.meta.title} · Consulta` : "Consulta";
+  });
+  return router;
+}
