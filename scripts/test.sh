@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=config.settings.test
+mkdir -p .data
 eval "$(.venv/bin/python scripts/services.py)"
 trap '.venv/bin/python scripts/services.py stop' EXIT
 step() { printf '\n==> %s\n' "$*"; }
