@@ -24,3 +24,5 @@ urlpatterns = [
     # Anything else that is not an API, admin, websocket or static path is a client-side route of the SPA.
     re_path(r"^(?!api/|admin/|static/|ws/)(?P<path>.*)$", spa_index, name="spa"),
 ]
+
+handler404 = "core.views.not_found"
