@@ -23,11 +23,15 @@ def api() -> APIClient:
     return APIClient(enforce_csrf_checks=True)
 
 
-def csrf_login(client: APIClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def csrf_login(client: APIClient, username: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
     """Fetch the CSRF cookie, then sign in as the SPA does. Returns the login response."""
     token = client.get("/api/v1/auth/csrf/").json()["csrfToken"]
     return client.post(
-        "/api/v1/auth/login/", {"username": username, "password": password}, format="json", HTTP_X_CSRFTOKEN=token
+        "/api/v1/auth/login/",
+        {"username": username, "password": password},
+        format="json",
+        HTTP_X_CSRFTOKEN=token,
+        **extra,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
+from django.utils.crypto import salted_hmac
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -24,6 +25,11 @@ TOO_MANY = "Too many failed sign-in attempts. Try again later."
 def lockout_response(request: HttpRequest, original_response: HttpResponse | None, credentials: Any) -> HttpResponse:
     """django-axes lockout: the API's error shape, without saying whether the account exists."""
     return JsonResponse({"code": "too_many_attempts", "detail": TOO_MANY}, status=429)
+
+
+def axes_client_str(username: str, ip_address: str, user_agent: str, path_info: str, request: HttpRequest) -> str:
+    """How django-axes names a client in its log lines: an opaque hash, never the username or address."""
+    return "client " + salted_hmac("consulta.axes.log", f"{username}|{ip_address}").hexdigest()[:12]
 
 
 def _me(request: Request, user_id: int) -> Response:

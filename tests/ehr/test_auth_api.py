@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -119,3 +121,12 @@ def test_successful_login_resets_the_failure_count(api: APIClient, doctor) -> No
 
 def test_passwords_are_stored_with_argon2(doctor) -> None:
     assert doctor.password.startswith("argon2$argon2id$")
+
+
+def test_failed_and_locked_out_sign_ins_log_neither_username_nor_address(api: APIClient, doctor, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    for i in range(settings.AXES_FAILURE_LIMIT + 1):
+        csrf_login(api, "dr-test", f"guess-{i}", REMOTE_ADDR="203.0.113.9")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("Locking out client " in m for m in messages)  # the lockout was logged...
+    assert not any("dr-test" in m or "203.0.113.9" in m for m in messages)  # ...naming nobody
