@@ -100,13 +100,15 @@ CACHES = {
 }
 
 # Pub/sub layer: measured (DESIGN.md §6) at well under half the CPU per message of the list-based layer, and
-# delivery loss is covered by the per-stream sequence numbers and REST catch-up of the realtime spine.
+# delivery loss is covered by the per-stream sequence numbers and REST catch-up of the realtime spine. Our
+# subclass bounds each consumer's inbox (core/realtime/layer.py).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "core.realtime.layer.BoundedRedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": env.str("CHANNEL_LAYER_PREFIX", default="consulta"),
+            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=200),
         },
     }
 }
