@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.servers import port_open, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -357,15 +359,12 @@ def test_web_healthcheck_passes_against_daphne_started_with_the_compose_environm
     with log.open("w") as output:
         daphne = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def listening() -> bool:
             assert daphne.poll() is None, f"daphne exited:\n{tail(log.read_text())}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "daphne did not listen within 60 s"
-                time.sleep(0.2)
+            return port_open(port)
+
+        wait_until(listening, timeout=60, what="daphne to listen")
         result = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=False)
         assert result.returncode == 0, f"{result.stderr}\n{tail(log.read_text())}"
     finally:
@@ -502,8 +501,8 @@ def turn_script(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         stop(process)
 
 
-@pytest.mark.skipif(shutil.which("turnserver") is None, reason="coturn is not installed (make test installs it)")
 def test_local_turn_script_answers_stun_on_loopback(turn_script: tuple[subprocess.Popen[str], int]) -> None:
+    assert shutil.which("turnserver"), "coturn is required for the test run (make test installs it)"
     process, port = turn_script
     deadline = time.monotonic() + 20
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -534,8 +533,9 @@ def test_turn_script_idles_when_coturn_is_missing(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "coturn not installed; TURN disabled"
-        time.sleep(0.3)  # not synchronisation: the promise is "still running a moment later" for honcho
-        assert process.poll() is None, "honcho stops everything when one process exits"
+        # The promise is "keeps running" (honcho stops everything when one process exits): it must not exit.
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=0.5)
     finally:
         stop(process)
 
