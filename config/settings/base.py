@@ -125,6 +125,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="consulta")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "realtime-prune": {"task": "core.tasks.stream_events_prune", "schedule": 3600.0},
+    "audit-seal": {"task": "ehr.tasks.audit_seal", "schedule": 60.0},
 }
 
 # --- Identity, sessions, passwords -----------------------------------------------------------------------------
@@ -216,6 +217,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Key of the audit log's HMAC chain (docs/audit.md). Falls back to a key derived from SECRET_KEY in the settings
+# modules that define one; production should set it separately so rotating SECRET_KEY does not touch the chain.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
 
 APP_VERSION = env.str("APP_VERSION", default="0.1.0")
 
