@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 
 from core.realtime.streams import StreamUser
-from ehr.models import Location, Role, User
+from ehr.models import AuditAction, AuditEvent, Location, Role, User
+from ehr.services.audit import audit_record
 
 
 def user_get_me(*, user_id: int) -> User:
@@ -34,3 +38,52 @@ def location_may_receive(user: StreamUser, name: str) -> bool:
     if not user.has_role(Role.PRACTITIONER, Role.NURSE, Role.SCHEDULER, Role.ADMIN):
         return False
     return user.locations.filter(pk=int(raw_id)).exists()
+
+
+def audit_event_list(
+    *,
+    viewer: User,
+    request: HttpRequest | None = None,
+    patient_id: int | None = None,
+    actor_username: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEvent]:
+    """Audit rows for the admin console, newest first. Callers check the admin role; the search is audited."""
+    qs = AuditEvent.objects.select_related("actor").order_by("-occurred_at", "-id")
+    if patient_id is not None:
+        qs = qs.filter(patient_id=patient_id)
+    if actor_username:
+        qs = qs.filter(actor__username=actor_username)
+    if action:
+        qs = qs.filter(action=action)
+    if outcome:
+        qs = qs.filter(outcome=outcome)
+    if since:
+        qs = qs.filter(occurred_at__gte=since)
+    if until:
+        qs = qs.filter(occurred_at__lte=until)
+    used = [
+        name
+        for name, value in (
+            ("patient_id", patient_id),
+            ("actor", actor_username),
+            ("action", action),
+            ("outcome", outcome),
+            ("since", since),
+            ("until", until),
+        )
+        if value
+    ]
+    this_search = audit_record(
+        actor=viewer,
+        action=AuditAction.READ,
+        entity_type="AuditLog",
+        patient_id=patient_id,
+        purpose="audit_review",
+        request=request,
+        detail={"filters": used},
+    )
+    return qs.filter(id__lt=this_search.id)  # the log as it stood before this search

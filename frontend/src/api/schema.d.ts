@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ehr/audit-events/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Newest first. Reading the audit log is itself audited (filters named, never their values). */
+        get: operations["ehr_audit_events_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ehr/users/": {
         parameters: {
             query?: never;
@@ -162,6 +179,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description * `read` - Read
+         *     * `create` - Create
+         *     * `update` - Update
+         *     * `entered_in_error` - Marked entered in error
+         *     * `export` - Export
+         *     * `break_glass` - Break-the-glass access
+         * @enum {string}
+         */
+        ActionEnum: "read" | "create" | "update" | "entered_in_error" | "export" | "break_glass";
         /** @description The body of every 4xx answer (documented in the OpenAPI schema as ``ApiError``). */
         ApiError: {
             /** @description Stable, machine-readable error code. */
@@ -172,6 +199,24 @@ export interface components {
             fields?: {
                 [key: string]: string[];
             };
+        };
+        AuditEventRow: {
+            readonly id: number;
+            /** Format: date-time */
+            readonly occurred_at: string;
+            actor_username?: string | null;
+            actor_name?: string | null;
+            readonly actor_role: string;
+            readonly action: components["schemas"]["ActionEnum"];
+            readonly entity_type: string;
+            readonly entity_id: string;
+            readonly patient_id: number | null;
+            readonly purpose: string;
+            readonly outcome: components["schemas"]["OutcomeEnum"];
+            /** @description api, admin, export, system */
+            readonly channel: string;
+            readonly source_ip: string | null;
+            readonly sealed: boolean;
         };
         Csrf: {
             csrfToken: string;
@@ -234,6 +279,28 @@ export interface components {
         OrganizationRef: {
             readonly id: number;
             name: string;
+        };
+        /**
+         * @description * `success` - Success
+         *     * `denied` - Denied
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        OutcomeEnum: "success" | "denied" | "failed";
+        PaginatedAuditEventRowList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["AuditEventRow"][];
         };
         PaginatedUserRowList: {
             /** @example 123 */
@@ -405,6 +472,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    ehr_audit_events_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `read` - Read
+                 *     * `create` - Create
+                 *     * `update` - Update
+                 *     * `entered_in_error` - Marked entered in error
+                 *     * `export` - Export
+                 *     * `break_glass` - Break-the-glass access
+                 */
+                action?: "read" | "create" | "update" | "entered_in_error" | "export" | "break_glass";
+                /** @description Username of the actor. */
+                actor?: string;
+                /**
+                 * @description * `success` - Success
+                 *     * `denied` - Denied
+                 *     * `failed` - Failed
+                 */
+                outcome?: "success" | "denied" | "failed";
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                patient_id?: number;
+                since?: string;
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedAuditEventRowList"];
                 };
             };
         };
