@@ -10,6 +10,7 @@ class EhrConfig(AppConfig):
 
     def ready(self) -> None:
         from core.realtime.streams import register_group_authoriser
+        from ehr import checks  # noqa: F401 -- registers the system checks
         from ehr.selectors import location_may_receive
 
         register_group_authoriser("location", location_may_receive)

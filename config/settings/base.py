@@ -197,7 +197,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "ehr.models.identity.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "ehr.models.identity.Role",
+        "PatientStatusEnum": "ehr.models.patient.PatientStatus",
+        "AdministrativeGenderEnum": "ehr.models.patient.AdministrativeGender",
+    },
 }
 
 # --- Static files and the SPA ----------------------------------------------------------------------------------
@@ -222,6 +226,12 @@ USE_TZ = True
 # modules that define one; production should set it separately so rotating SECRET_KEY does not touch the chain.
 AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
 
+# Field encryption of patient identifiers (docs/ehr.md): comma-separated Fernet keys, the first encrypts, all decrypt
+# (rotate with `manage.py rotate_field_keys`). SEARCH_HASH_KEY keys the HMAC that makes identifiers searchable.
+# local/test supply development-only values; production requires both from the environment.
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+SEARCH_HASH_KEY = env.str("SEARCH_HASH_KEY", default="")
+
 APP_VERSION = env.str("APP_VERSION", default="0.1.0")
 
 # PHI never reaches logs: log ids, not bodies. Django's request logging prints paths only (no query values are
@@ -232,5 +242,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}},
+    # SQL with its parameters (PHI) is logged at DEBUG; never let a LOG_LEVEL=DEBUG run print it.
+    "loggers": {"daphne": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
 }

@@ -29,3 +29,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 
 AUDIT_CHAIN_KEY = AUDIT_CHAIN_KEY or f"audit-chain:{SECRET_KEY}"  # noqa: F405 -- from the base namespace
+
+# Required, no defaults: losing or changing these makes encrypted identifiers unreadable / unsearchable.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+SEARCH_HASH_KEY = env.str("SEARCH_HASH_KEY")

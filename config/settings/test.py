@@ -29,3 +29,7 @@ WHITENOISE_AUTOREFRESH = True
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 AUDIT_CHAIN_KEY = AUDIT_CHAIN_KEY or f"audit-chain:{SECRET_KEY}"  # noqa: F405 -- from the base namespace
+
+# Development-only field-encryption key (a fixed, public value: never use it for real data) and search-hash key.
+FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or ["Y29uc3VsdGEtbG9jYWwtZGV2ZWxvcG1lbnQtb25seSE="]  # noqa: F405
+SEARCH_HASH_KEY = SEARCH_HASH_KEY or f"search-hash:{SECRET_KEY}"  # noqa: F405 -- from the base namespace

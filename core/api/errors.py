@@ -28,10 +28,19 @@ class ApiErrorSerializer(serializers.Serializer[object]):
 class ApiError(exceptions.APIException):
     """Raise from views with a specific code: ``raise ApiError("cannot_deactivate_self", "…", status=400)``."""
 
-    def __init__(self, code: str, detail: str, *, status_code: int = status.HTTP_400_BAD_REQUEST) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail=detail, code=code)
         self.status_code = status_code
         self.error_code = code
+        # Further machine-readable members of the body, e.g. ``current_version`` of a 412.
+        self.extra = dict(extra or {})
 
 
 _DEFAULT_CODES = {
@@ -64,7 +73,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None  # not an API error: let Django turn it into a 500 (and it gets logged)
     if isinstance(exc, ApiError):
-        body: dict[str, Any] = {"code": exc.error_code, "detail": str(exc.detail)}
+        body: dict[str, Any] = {**exc.extra, "code": exc.error_code, "detail": str(exc.detail)}
     elif isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         if isinstance(fields, dict):

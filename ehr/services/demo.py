@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from ehr.models import Location, Organization, Role, User
+from ehr.models import Location, Organization, Patient, Role, User
+from ehr.services.patients import PatientInput, patient_register
 
 DEMO_ORGANIZATION = "Consulta Demo Health"
 DEMO_LOCATIONS = [
@@ -110,6 +112,44 @@ def _patients() -> list[tuple[str, str, str]]:
     return rows
 
 
+def _patient_record(index: int, user: User, rng: random.Random) -> PatientInput:
+    """Synthetic, deterministic demographics for demo patient number ``index`` (1-based).
+
+    Birth dates are spaced 397 days apart plus a jitter below that, so no two demo patients share one and duplicate
+    detection (which needs the same birth date) never fires; phones and emails are unique by construction.
+    """
+    birth_date = datetime.date(1940, 1, 1) + datetime.timedelta(days=index * 397 + rng.randrange(300))
+    city, country, language = rng.choice(_PLACES)
+    return PatientInput(
+        given_name=user.first_name,
+        family_name=user.last_name,
+        birth_date=birth_date,
+        sex=rng.choice(["female", "male", "female", "male", "other", "unknown"]),
+        phone=f"+1555{index:07d}",
+        email=user.email,
+        address_line=f"{rng.randrange(1, 999)} {rng.choice(_STREETS)}",
+        city=city,
+        postal_code=f"{rng.randrange(10000, 99999)}",
+        country=country,
+        preferred_language=language,
+        emergency_contact_name=f"{rng.choice(_FIRST)} {user.last_name}",
+        emergency_contact_phone=f"+1555{index + 5000:07d}",
+        national_id=f"DEMO{index:06d}",
+        insurance_member_id=f"INS-DEMO-{index:05d}",
+        user_id=user.pk,
+    )
+
+
+_PLACES = [
+    ("Springfield", "US", "en"),
+    ("Chicago", "US", "en-US"),
+    ("Lisbon", "PT", "pt-PT"),
+    ("Toronto", "CA", "fr-CA"),
+    ("Madrid", "ES", "es"),
+]
+_STREETS = ["River Road", "Hill Street", "Oak Avenue", "Main Street", "Elm Lane"]
+
+
 def _upsert_user(
     username: str, first: str, last: str, roles: list[str], org: Organization | None, password: str
 ) -> User:
@@ -146,7 +186,8 @@ def _upsert_user(
 
 
 def demo_seed(*, password: str | None = None) -> DemoSummary:
-    """Create or bring back to its defined state the demo organization, clinics, staff and patients.
+    """Create or bring back to its defined state the demo organization, clinics, staff and patients, and a Patient
+    record (registered through ``patient_register``) for each patient account.
 
     Idempotent: a second run changes nothing (and re-activates demo users someone deactivated).
     """
@@ -164,6 +205,11 @@ def demo_seed(*, password: str | None = None) -> DemoSummary:
         for username, first, last, roles, loc_idx in DEMO_STAFF:
             user = _upsert_user(username, first, last, list(roles), org, password)
             user.locations.set([locations[i] for i in loc_idx])
-        for username, first, last in _patients():
-            _upsert_user(username, first, last, [Role.PATIENT], None, password)
+        registrar = User.objects.get(username="admin")
+        records = random.Random(20261130)  # noqa: S311 -- reproducible synthetic demographics, not security
+        for index, (username, first, last) in enumerate(_patients(), start=1):
+            user = _upsert_user(username, first, last, [Role.PATIENT], None, password)
+            record = _patient_record(index, user, records)  # drawn every run, so later records stay the same
+            if not Patient.objects.filter(user=user).exists():
+                patient_register(actor=registrar, data=record, reason="demo data")
     return DemoSummary(organizations=1, locations=len(DEMO_LOCATIONS), staff=len(DEMO_STAFF), patients=PATIENT_COUNT)

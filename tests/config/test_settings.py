@@ -9,6 +9,10 @@ from tests.support.servers import ROOT
 
 SETUP = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
 GOOD_KEY = "k" * 20 + "-production-secret-for-settings-test-0123456789"
+IDENTIFIER_KEYS = {
+    "FIELD_ENCRYPTION_KEYS": "c2V0dGluZ3MtdGVzdC1maWVsZC1rZXktMDAwMDAwMDA=",
+    "SEARCH_HASH_KEY": "settings-test-search-hash-key",
+}
 
 
 def run_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -42,10 +46,20 @@ def test_production_settings_start_with_required_env_and_debug_off() -> None:
             "DJANGO_SECRET_KEY": GOOD_KEY,
             "DJANGO_ALLOWED_HOSTS": "consulta.example",
             "DATABASE_URL": "postgres://u@db/consulta",
+            **IDENTIFIER_KEYS,
         }
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_production_settings_refuse_to_start_without_identifier_keys() -> None:
+    required = {"DJANGO_SECRET_KEY": GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "consulta.example"}
+    for missing in IDENTIFIER_KEYS:
+        present = {name: value for name, value in IDENTIFIER_KEYS.items() if name != missing}
+        result = run_with({**required, "DATABASE_URL": "postgres://u@db/consulta", **present})
+        assert result.returncode != 0
+        assert missing in result.stderr
 
 
 def test_base_settings_default_to_debug_off_and_argon2() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from tests.support.servers import port_open, wait_until
 
@@ -112,6 +113,8 @@ def dummy_value(name: str) -> str:
         return random_secret()
     if name == "TURN_SECRET":
         return secrets.token_hex(32)
+    if name == "FIELD_ENCRYPTION_KEYS":
+        return f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
     return "dummy-" + secrets.token_hex(12)
 
 
@@ -610,6 +613,30 @@ def test_production_settings_refuse_the_compose_environment_without_a_secret_key
     result = run_python(SETTINGS_PROBE, env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["FIELD_ENCRYPTION_KEYS", "SEARCH_HASH_KEY"])
+def test_production_settings_refuse_to_start_without_the_identifier_keys(web_env: dict[str, str], name: str) -> None:
+    env = subprocess_env(web_env)
+    del env[name]
+    result = run_python(SETTINGS_PROBE, env)
+    assert result.returncode != 0
+    assert name in result.stderr
+
+
+def test_check_refuses_a_field_encryption_key_that_is_not_a_fernet_key(web_env: dict[str, str]) -> None:
+    env = {**subprocess_env(web_env), "FIELD_ENCRYPTION_KEYS": "not-a-fernet-key"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ehr.E001" in result.stderr + result.stdout
 
 
 def test_compose_environment_passes_check_deploy(web_env: dict[str, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from ehr.models import Location, Organization, User
+from ehr.models import Location, Organization, Patient, PatientVersion, User
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,26 @@ def snapshot() -> list[tuple[object, ...]]:
             "user__username", "location__name"
         )
     )
-    return [*users, *places, *links, Organization.objects.count()]
+    patients = list(
+        Patient.objects.order_by("user__username").values_list(
+            "user__username",
+            "mrn",
+            "given_name",
+            "family_name",
+            "birth_date",
+            "sex",
+            "phone",
+            "email",
+            "city",
+            "country",
+            "preferred_language",
+            "national_id_hash",
+            "national_id_encrypted",
+            "status",
+            "version",
+        )
+    )
+    return [*users, *places, *links, *patients, Organization.objects.count(), PatientVersion.objects.count()]
 
 
 def test_seed_demo_twice_leaves_the_same_data() -> None:
@@ -37,6 +56,10 @@ def test_seed_demo_twice_leaves_the_same_data() -> None:
     assert User.objects.filter(roles__contains=["scheduler"]).count() == 2
     assert Location.objects.count() == 2
     assert set(DEMO_LOGINS) <= set(User.objects.values_list("username", flat=True))
+    # every patient account has its record, linked through Patient.user, registered once
+    assert Patient.objects.filter(user__roles__contains=["patient"]).count() == 50
+    assert Patient.objects.count() == 50
+    assert PatientVersion.objects.count() == 50
 
 
 def test_seed_demo_uses_demo_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

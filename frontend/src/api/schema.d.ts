@@ -89,6 +89,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ehr/patients/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Search patients (staff) and register new ones (staff), with a duplicate warning. */
+        get: operations["patients_search"];
+        put?: never;
+        /** @description Search patients (staff) and register new ones (staff), with a duplicate warning. */
+        post: operations["patients_register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ehr/patients/{patient_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Read one record (with its ETag) and change it (If-Match required). */
+        get: operations["patients_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description Read one record (with its ETag) and change it (If-Match required). */
+        patch: operations["patients_update"];
+        trace?: never;
+    };
+    "/api/v1/ehr/patients/{patient_id}/entered-in-error/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Mark a record entered-in-error (a new version; nothing is deleted). If-Match required. */
+        post: operations["patients_mark_entered_in_error"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ehr/patients/{patient_id}/history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every version of the record, oldest first, with who, when, why and the field-level diff. */
+        get: operations["patients_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ehr/patients/{patient_id}/identifiers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The full national and insurance identifiers, for staff other than schedulers; audited with the purpose. */
+        get: operations["patients_identifiers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ehr/users/": {
         parameters: {
             query?: never;
@@ -189,6 +276,18 @@ export interface components {
          * @enum {string}
          */
         ActionEnum: "read" | "create" | "update" | "entered_in_error" | "export" | "break_glass";
+        ActorRef: {
+            id: number;
+            display_name: string;
+        };
+        /**
+         * @description * `male` - Male
+         *     * `female` - Female
+         *     * `other` - Other
+         *     * `unknown` - Unknown
+         * @enum {string}
+         */
+        AdministrativeGenderEnum: "male" | "female" | "other" | "unknown";
         /** @description The body of every 4xx answer (documented in the OpenAPI schema as ``ApiError``). */
         ApiError: {
             /** @description Stable, machine-readable error code. */
@@ -220,6 +319,31 @@ export interface components {
         };
         Csrf: {
             csrfToken: string;
+        };
+        DuplicateCandidate: {
+            id: number;
+            mrn: string;
+            name: string;
+            /** Format: date */
+            birth_date: string;
+        };
+        /**
+         * @description 409 body: the records the new registration may duplicate. Repeat with ``allow_duplicate: true`` to register
+         *     anyway.
+         */
+        DuplicateSuspectedError: {
+            code: string;
+            detail: string;
+            candidates: components["schemas"]["DuplicateCandidate"][];
+        };
+        EnteredInErrorRequest: {
+            reason: string;
+        };
+        /** @description ``{"field", "from", "to"}`` (``from`` is a Python keyword, hence ``get_fields``). */
+        FieldChange: {
+            field: string;
+            from: unknown;
+            to: unknown;
         };
         Health: {
             status: components["schemas"]["HealthStatusEnum"];
@@ -317,6 +441,122 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["UserRow"][];
         };
+        /** @description PATCH body: any demographic field or identifier, plus the ``reason`` for the change (required). */
+        PatchedPatientUpdateRequest: {
+            given_name?: string;
+            family_name?: string;
+            /** Format: date */
+            birth_date?: string;
+            sex?: components["schemas"]["AdministrativeGenderEnum"];
+            gender_identity?: string;
+            phone?: string;
+            email?: string;
+            address_line?: string;
+            city?: string;
+            postal_code?: string;
+            country?: string;
+            preferred_language?: string;
+            emergency_contact_name?: string;
+            emergency_contact_phone?: string;
+            national_id?: string;
+            insurance_member_id?: string;
+            reason?: string;
+        };
+        /** @description The record as staff (or the patient) see it; identifiers masked (``"•••• 1234"``). */
+        PatientDetail: {
+            readonly id: number;
+            readonly mrn: string;
+            display_name: string;
+            readonly given_name: string;
+            readonly family_name: string;
+            /** Format: date */
+            readonly birth_date: string;
+            sex: components["schemas"]["AdministrativeGenderEnum"];
+            readonly gender_identity: string;
+            /** @description Normalised: digits with an optional leading +. */
+            readonly phone: string;
+            /** Format: email */
+            readonly email: string;
+            readonly address_line: string;
+            readonly city: string;
+            readonly postal_code: string;
+            /** @description ISO 3166-1 alpha-2 */
+            readonly country: string;
+            /** @description BCP 47 language tag */
+            readonly preferred_language: string;
+            readonly emergency_contact_name: string;
+            readonly emergency_contact_phone: string;
+            readonly national_id: string | null;
+            readonly insurance_member_id: string | null;
+            user_id: number | null;
+            status: components["schemas"]["PatientStatusEnum"];
+            readonly version: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        PatientHistory: {
+            results: components["schemas"]["PatientHistoryEntry"][];
+        };
+        PatientHistoryEntry: {
+            version: number;
+            changed_fields: string[];
+            readonly actor: components["schemas"]["ActorRef"];
+            reason: string;
+            /** Format: date-time */
+            recorded_at: string;
+            diff: components["schemas"]["FieldChange"][];
+        };
+        PatientIdentifiers: {
+            national_id: string;
+            insurance_member_id: string;
+        };
+        PatientSearchResult: {
+            results: components["schemas"]["PatientSummary"][];
+        };
+        /**
+         * @description * `active` - Active
+         *     * `entered-in-error` - Entered in error
+         * @enum {string}
+         */
+        PatientStatusEnum: "active" | "entered-in-error";
+        PatientSummary: {
+            readonly id: number;
+            readonly mrn: string;
+            display_name: string;
+            /** Format: date */
+            readonly birth_date: string;
+            sex: components["schemas"]["AdministrativeGenderEnum"];
+            status: components["schemas"]["PatientStatusEnum"];
+        };
+        /** @description Registration body. Identifiers are write-only plaintext; they are encrypted before they are stored. */
+        PatientWriteRequest: {
+            given_name: string;
+            family_name: string;
+            /** Format: date */
+            birth_date: string;
+            sex: components["schemas"]["AdministrativeGenderEnum"];
+            gender_identity?: string;
+            phone?: string;
+            email?: string;
+            address_line?: string;
+            city?: string;
+            postal_code?: string;
+            /** @description ISO 3166-1 alpha-2, e.g. PT */
+            country?: string;
+            /** @description BCP 47 tag, default en */
+            preferred_language?: string;
+            emergency_contact_name?: string;
+            emergency_contact_phone?: string;
+            national_id?: string;
+            insurance_member_id?: string;
+            /** @description Portal account to link */
+            user_id?: number | null;
+            /** @default false */
+            allow_duplicate: boolean;
+            reason?: string;
+        };
         /**
          * @description * `patient` - Patient
          *     * `practitioner` - Practitioner
@@ -355,6 +595,11 @@ export interface components {
             readonly is_active: boolean;
             /** Format: date-time */
             readonly last_login: string | null;
+        };
+        VersionConflictError: {
+            code: string;
+            detail: string;
+            current_version: number;
         };
     };
     responses: never;
@@ -514,6 +759,434 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedAuditEventRowList"];
+                };
+            };
+        };
+    };
+    patients_search: {
+        parameters: {
+            query?: {
+                birth_date?: string | null;
+                identifier?: string;
+                limit?: number;
+                mrn?: string;
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientSearchResult"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    patients_register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatientWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuplicateSuspectedError"];
+                };
+            };
+        };
+    };
+    patients_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    patients_update: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version the change is based on, e.g. "3". */
+                "If-Match": string;
+            };
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedPatientUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionConflictError"];
+                };
+            };
+            428: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    patients_mark_entered_in_error: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version the change is based on, e.g. "3". */
+                "If-Match": string;
+            };
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnteredInErrorRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionConflictError"];
+                };
+            };
+            428: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    patients_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientHistory"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    patients_identifiers: {
+        parameters: {
+            query: {
+                /**
+                 * @description Why the full identifiers are needed
+                 *
+                 *     * `treatment` - Treatment
+                 *     * `payment` - Payment / insurance
+                 *     * `operations` - Healthcare operations
+                 *     * `registration` - Registration / identity check
+                 *     * `patient_request` - Requested by the patient
+                 */
+                purpose: "treatment" | "payment" | "operations" | "registration" | "patient_request";
+            };
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientIdentifiers"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
                 };
             };
         };

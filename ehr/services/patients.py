@@ -1,0 +1,449 @@
+"""Writes of the Patient record: registration, versioned updates, entered-in-error, identifier key rotation.
+
+Every write checks access first (``ehr.access``), validates, then in one transaction locks the row, compares the
+version the caller based its change on, applies it, appends a ``PatientVersion`` and an audit row. A failure at any
+point writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.contrib.postgres.search import TrigramSimilarity
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Concat, Lower
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ehr import crypto
+from ehr.access import PatientAction, patient_access_check
+from ehr.errors import DuplicateSuspected, InvalidPatientData, PatientNotFound, VersionConflict
+from ehr.models import AdministrativeGender, AuditAction, Patient, PatientStatus, PatientVersion, Role, User
+from ehr.models.patient import DEMOGRAPHIC_FIELDS, IDENTIFIER_FIELDS, MRN_SEQUENCE
+from ehr.services.audit import audit_record
+
+DUPLICATE_NAME_SIMILARITY = 0.4
+EARLIEST_BIRTH_DATE = datetime.date(1900, 1, 1)
+UPDATABLE_FIELDS = frozenset(DEMOGRAPHIC_FIELDS) | frozenset(IDENTIFIER_FIELDS)
+ROTATION_BATCH = 500
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-.()/]+")
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_IDENTIFIER = re.compile(r"^[A-Z0-9./]{3,40}$")
+_MAX_LENGTH = {
+    "given_name": 100,
+    "family_name": 100,
+    "gender_identity": 100,
+    "address_line": 200,
+    "city": 100,
+    "postal_code": 20,
+    "emergency_contact_name": 200,
+    "preferred_language": 35,
+    "email": 254,
+}
+_REQUIRED = ("given_name", "family_name", "birth_date", "sex")
+
+
+@dataclass(frozen=True)
+class PatientInput:
+    """What registration needs. Identifiers are plaintext here and nowhere after ``patient_register``."""
+
+    given_name: str
+    family_name: str
+    birth_date: datetime.date | str
+    sex: str
+    gender_identity: str = ""
+    phone: str = ""
+    email: str = ""
+    address_line: str = ""
+    city: str = ""
+    postal_code: str = ""
+    country: str = ""
+    preferred_language: str = "en"
+    emergency_contact_name: str = ""
+    emergency_contact_phone: str = ""
+    national_id: str = ""
+    insurance_member_id: str = ""
+    user_id: int | None = None
+
+
+def normalise_phone(value: str) -> str:
+    """Digits with an optional leading +: the form phones are stored and compared in."""
+    return _PHONE_SEPARATORS.sub("", value)
+
+
+def _clean_field(name: str, raw: Any) -> tuple[Any, str | None]:
+    """(cleaned value, error message or None) for one field."""
+    if name == "birth_date":
+        if isinstance(raw, str):
+            try:
+                raw = datetime.date.fromisoformat(raw)
+            except ValueError:
+                return raw, "Give the date as YYYY-MM-DD."
+        if not isinstance(raw, datetime.date) or isinstance(raw, datetime.datetime):
+            return raw, "Give the date as YYYY-MM-DD."
+        if raw > timezone.localdate():
+            return raw, "Birth date cannot be in the future."
+        if raw < EARLIEST_BIRTH_DATE:
+            return raw, "Birth date cannot be before 1900."
+        return raw, None
+    if not isinstance(raw, str):
+        return raw, "Must be text."
+    value = raw.strip()
+    if name in _MAX_LENGTH and len(value) > _MAX_LENGTH[name]:
+        return value, f"At most {_MAX_LENGTH[name]} characters."
+    if name in _REQUIRED and not value:
+        return value, "This field is required."
+    if name == "sex":
+        if value not in AdministrativeGender.values:
+            return value, f"Must be one of {', '.join(AdministrativeGender.values)}."
+    elif name in ("phone", "emergency_contact_phone"):
+        value = normalise_phone(value)
+        if value and not _PHONE.match(value):
+            return value, "Not a phone number (6 to 15 digits, optional leading +)."
+    elif name == "email":
+        if value:
+            try:
+                validate_email(value)
+            except ValidationError:
+                return value, "Not a valid email address."
+    elif name == "country":
+        value = value.upper()
+        if value and not _COUNTRY.match(value):
+            return value, "Use the ISO 3166-1 alpha-2 code (e.g. PT)."
+    elif name == "preferred_language":
+        value = value or "en"
+        if not _LANGUAGE.match(value):
+            return value, "Use a BCP 47 language tag (e.g. en, pt-BR)."
+    elif name in IDENTIFIER_FIELDS:
+        value = crypto.normalise_identifier(value)
+        if value and not _IDENTIFIER.match(value):
+            return value, "3 to 40 letters, digits, dots or slashes."
+    return value, None
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, raw in values.items():
+        value, error = _clean_field(name, raw)
+        if error:
+            errors[name] = [error]
+        cleaned[name] = value
+    if errors:
+        raise InvalidPatientData(errors)
+    return cleaned
+
+
+def _set_identifier(patient: Patient, name: str, plaintext: str) -> None:
+    setattr(patient, f"{name}_encrypted", crypto.encrypt_identifier(plaintext) if plaintext else "")
+    setattr(patient, f"{name}_hash", crypto.identifier_hash(plaintext) if plaintext else "")
+
+
+def _identifier_snapshot(patient: Patient, name: str) -> dict[str, str] | None:
+    token = getattr(patient, f"{name}_encrypted")
+    if not token:
+        return None
+    return {
+        "hash": getattr(patient, f"{name}_hash"),
+        "masked": crypto.mask_identifier(crypto.decrypt_identifier(token)),
+    }
+
+
+def patient_snapshot(patient: Patient) -> dict[str, Any]:
+    """The JSON a PatientVersion keeps: demographics and status; identifiers only as keyed hash and masked tail."""
+    data: dict[str, Any] = {name: getattr(patient, name) for name in DEMOGRAPHIC_FIELDS}
+    data["birth_date"] = patient.birth_date.isoformat()
+    data["status"] = patient.status
+    data["user_id"] = patient.user_id
+    for name in IDENTIFIER_FIELDS:
+        data[name] = _identifier_snapshot(patient, name)
+    return data
+
+
+def _channel(request: HttpRequest | None) -> str:
+    return "api" if request is not None else "system"
+
+
+def _duplicate_candidates(
+    *, birth_date: datetime.date, given_name: str, family_name: str, phone: str, email: str
+) -> list[int]:
+    name_match = Q(name_similarity__gte=DUPLICATE_NAME_SIMILARITY)
+    if phone:
+        name_match |= Q(phone=phone)
+    if email:
+        name_match |= Q(email_lower=email.lower())
+    rows = (
+        Patient.objects.filter(birth_date=birth_date, status=PatientStatus.ACTIVE)
+        .annotate(
+            name_similarity=TrigramSimilarity(
+                Concat("given_name", Value(" "), "family_name"), f"{given_name} {family_name}"
+            ),
+            email_lower=Lower("email"),
+        )
+        .filter(name_match)
+        .order_by("-name_similarity", "id")
+        .values_list("id", flat=True)[:10]
+    )
+    return list(rows)
+
+
+def _next_mrn() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(%s)", [MRN_SEQUENCE])
+        (number,) = cursor.fetchone()
+    return f"MRN{int(number):08d}"
+
+
+def _validate_portal_user(user_id: int) -> None:
+    user = User.objects.filter(pk=user_id).only("id", "roles").first()
+    if user is None or Role.PATIENT not in user.roles:
+        raise InvalidPatientData({"user_id": ["No patient account with this id."]})
+    if Patient.objects.filter(user_id=user_id).exists():
+        raise InvalidPatientData({"user_id": ["This account is already linked to a patient record."]})
+
+
+def patient_register(
+    *,
+    actor: User,
+    data: PatientInput,
+    reason: str = "registration",
+    allow_duplicate: bool = False,
+    request: HttpRequest | None = None,
+) -> Patient:
+    """Register a patient: MRN from the database sequence, version 1, its PatientVersion and a "create" audit row.
+
+    Unless ``allow_duplicate``, active patients born the same day whose full name is similar (trigram >= 0.4) or
+    who share the phone or email raise ``DuplicateSuspected`` and nothing is written. Registrations with the same
+    birth date are serialised (advisory lock), so two desks cannot both miss each other's duplicate.
+    Callers: staff (``ehr.access``); the seed command.
+    """
+    patient_access_check(actor=actor, patient_id=None, action=PatientAction.REGISTER, request=request)
+    values = asdict(data)
+    user_id = values.pop("user_id")
+    cleaned = _clean(values)
+    if user_id is not None:
+        _validate_portal_user(user_id)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ehr.patient_register:{cleaned['birth_date']}"]
+            )
+        if not allow_duplicate:
+            candidates = _duplicate_candidates(
+                birth_date=cleaned["birth_date"],
+                given_name=cleaned["given_name"],
+                family_name=cleaned["family_name"],
+                phone=cleaned["phone"],
+                email=cleaned["email"],
+            )
+            if candidates:
+                raise DuplicateSuspected(candidates)
+        now = timezone.now()
+        patient = Patient(
+            mrn=_next_mrn(),
+            user_id=user_id,
+            version=1,
+            status=PatientStatus.ACTIVE,
+            created_at=now,
+            updated_at=now,
+            **{name: cleaned[name] for name in DEMOGRAPHIC_FIELDS},
+        )
+        for name in IDENTIFIER_FIELDS:
+            _set_identifier(patient, name, cleaned[name])
+        try:
+            with transaction.atomic():
+                patient.save(force_insert=True)
+        except IntegrityError:
+            # the only unique column a caller controls: a concurrent registration linked the same account
+            raise InvalidPatientData({"user_id": ["This account is already linked to a patient record."]}) from None
+        fields = [name for name in (*DEMOGRAPHIC_FIELDS, *IDENTIFIER_FIELDS) if cleaned[name]]
+        PatientVersion.objects.create(
+            patient=patient,
+            version=1,
+            data=patient_snapshot(patient),
+            changed_fields=fields,
+            actor=actor,
+            reason=reason.strip() or "registration",
+            recorded_at=now,
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            entity_type="Patient",
+            entity_id=patient.pk,
+            patient_id=patient.pk,
+            request=request,
+            channel=_channel(request),
+            detail={"fields": fields, "version": 1, "duplicate_override": allow_duplicate},
+        )
+    return patient
+
+
+def _locked(patient_id: int, expected_version: int) -> Patient:
+    try:
+        patient = Patient.objects.select_for_update().get(pk=patient_id)
+    except Patient.DoesNotExist:
+        raise PatientNotFound(patient_id) from None
+    if patient.version != expected_version:
+        raise VersionConflict(patient.version)
+    return patient
+
+
+def _require_reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidPatientData({"reason": ["Say why the record changes."]})
+    if len(reason) > 500:
+        raise InvalidPatientData({"reason": ["At most 500 characters."]})
+    return reason.strip()
+
+
+def _append_version(patient: Patient, *, actor: User, changed: list[str], reason: str) -> None:
+    patient.version += 1
+    patient.updated_at = timezone.now()
+    patient.save()
+    PatientVersion.objects.create(
+        patient=patient,
+        version=patient.version,
+        data=patient_snapshot(patient),
+        changed_fields=changed,
+        actor=actor,
+        reason=reason,
+        recorded_at=patient.updated_at,
+    )
+
+
+def patient_update(
+    *,
+    actor: User,
+    patient_id: int,
+    expected_version: int,
+    changes: dict[str, Any],
+    reason: str,
+    request: HttpRequest | None = None,
+) -> Patient:
+    """Apply ``changes`` (demographic fields and plaintext identifiers) as a new version.
+
+    Raises ``VersionConflict`` when the record is no longer at ``expected_version`` (optimistic concurrency: the
+    row is locked, so of two concurrent updates based on the same version exactly one wins), ``InvalidPatientData``
+    for unknown fields or bad values, ``PatientNotFound``; each writes nothing. A change that changes nothing
+    creates no version. Callers: staff (``ehr.access``).
+    """
+    patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.UPDATE, request=request)
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise InvalidPatientData({name: ["Unknown or read-only field."] for name in unknown})
+    reason = _require_reason(reason)
+    cleaned = _clean(dict(changes))
+    with transaction.atomic():
+        patient = _locked(patient_id, expected_version)
+        if patient.status != PatientStatus.ACTIVE:
+            raise InvalidPatientData({"status": ["The record is entered in error and cannot change."]})
+        changed: list[str] = []
+        for name, value in cleaned.items():
+            if name in IDENTIFIER_FIELDS:
+                current_hash = getattr(patient, f"{name}_hash")
+                if (crypto.identifier_hash(value) if value else "") != current_hash:
+                    _set_identifier(patient, name, value)
+                    changed.append(name)
+            elif getattr(patient, name) != value:
+                setattr(patient, name, value)
+                changed.append(name)
+        changed.sort(key=lambda n: (*DEMOGRAPHIC_FIELDS, *IDENTIFIER_FIELDS).index(n))
+        if changed:
+            _append_version(patient, actor=actor, changed=changed, reason=reason)
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            entity_type="Patient",
+            entity_id=patient.pk,
+            patient_id=patient.pk,
+            request=request,
+            channel=_channel(request),
+            detail={"fields": changed, "version": patient.version},
+        )
+    return patient
+
+
+def patient_mark_entered_in_error(
+    *, actor: User, patient_id: int, expected_version: int, reason: str, request: HttpRequest | None = None
+) -> Patient:
+    """The record should never have existed (e.g. a duplicate registration): status becomes ``entered-in-error``
+    as a new version. Nothing is deleted. The only function that changes ``Patient.status``.
+    Callers: staff except billing (``ehr.access``)."""
+    patient_access_check(
+        actor=actor, patient_id=patient_id, action=PatientAction.MARK_ENTERED_IN_ERROR, request=request
+    )
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        patient = _locked(patient_id, expected_version)
+        if patient.status == PatientStatus.ENTERED_IN_ERROR:
+            raise InvalidPatientData({"status": ["The record is already entered in error."]})
+        patient.status = PatientStatus.ENTERED_IN_ERROR
+        _append_version(patient, actor=actor, changed=["status"], reason=reason)
+        audit_record(
+            actor=actor,
+            action=AuditAction.ENTERED_IN_ERROR,
+            entity_type="Patient",
+            entity_id=patient.pk,
+            patient_id=patient.pk,
+            request=request,
+            channel=_channel(request),
+            detail={"fields": ["status"], "version": patient.version},
+        )
+    return patient
+
+
+def patient_identifiers_rotate_keys(*, batch_size: int = ROTATION_BATCH) -> int:
+    """Re-encrypt every identifier token not yet under the current key (``MultiFernet.rotate``); returns how many
+    patient rows changed. Batches of ``batch_size`` rows, each in its own transaction under row locks, so it can run
+    beside live traffic and be re-run after an interruption (tokens already current are skipped: idempotent).
+
+    Not a clinical change: no PatientVersion and no version bump; one audit row (purpose ``key_rotation``).
+    Caller: ``manage.py rotate_field_keys``.
+    """
+    rotated = 0
+    last_id = 0
+    token_fields = [f"{name}_encrypted" for name in IDENTIFIER_FIELDS]
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Patient.objects.select_for_update()
+                .filter(pk__gt=last_id)
+                .exclude(national_id_encrypted="", insurance_member_id_encrypted="")
+                .order_by("pk")
+                .only("pk", *token_fields)[:batch_size]
+            )
+            if not batch:
+                break
+            changed_rows = []
+            for patient in batch:
+                changed = False
+                for field in token_fields:
+                    token = getattr(patient, field)
+                    if token and not crypto.is_current(token):
+                        setattr(patient, field, crypto.rotate_token(token))
+                        changed = True
+                if changed:
+                    changed_rows.append(patient)
+            Patient.objects.bulk_update(changed_rows, token_fields)
+            rotated += len(changed_rows)
+            last_id = batch[-1].pk
+    with transaction.atomic():
+        audit_record(
+            actor=None,
+            action=AuditAction.UPDATE,
+            entity_type="Patient",
+            purpose="key_rotation",
+            channel="system",
+            detail={"count": rotated},
+        )
+    return rotated
