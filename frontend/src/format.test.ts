@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { describeUserAgent, formatDateTime } from "./format";
+import { describeUserAgent, formatDateTime, formatTimestamp, localInputToIso } from "./format";
 
 describe("describeUserAgent", () => {
   it.each([
@@ -26,5 +26,29 @@ describe("formatDateTime", () => {
   });
   it("passes through what it cannot parse", () => {
     expect(formatDateTime("soon")).toBe("soon");
+  });
+});
+
+describe("formatTimestamp", () => {
+  it("includes the seconds", () => {
+    expect(formatTimestamp("2026-03-04T10:20:30Z", "en-GB")).toMatch(/:30$/);
+  });
+  it("passes through what it cannot parse", () => {
+    expect(formatTimestamp("soon")).toBe("soon");
+  });
+});
+
+describe("localInputToIso", () => {
+  it("reads a datetime-local value in the browser's time zone", () => {
+    expect(localInputToIso("2026-03-04T10:20")).toBe(new Date(2026, 2, 4, 10, 20).toISOString());
+    expect(localInputToIso("2026-03-04T10:20:15")).toBe(new Date(2026, 2, 4, 10, 20, 15).toISOString());
+  });
+  it("can cover the whole minute, for an upper bound", () => {
+    expect(localInputToIso("2026-03-04T10:20", true)).toBe(new Date(2026, 2, 4, 10, 20, 59, 999).toISOString());
+    expect(localInputToIso("2026-03-04T10:20:15", true)).toBe(new Date(2026, 2, 4, 10, 20, 15).toISOString());
+  });
+  it("gives null for anything else", () => {
+    expect(localInputToIso("")).toBeNull();
+    expect(localInputToIso("yesterday")).toBeNull();
   });
 });

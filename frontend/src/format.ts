@@ -13,6 +13,35 @@ export function formatDateTime(iso: string | null | undefined, locale?: string):
   return date.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
 }
 
+/** Date and time to the second, for records where the order within a minute matters (the audit log). */
+export function formatTimestamp(iso: string, locale?: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(locale, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+const LOCAL_DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/;
+
+/**
+ * The value of an `<input type="datetime-local">` (the browser's time zone) as an ISO 8601 instant.
+ * `endOfMinute` makes a minute-precision value cover that whole minute (for "to" bounds). Null when unparsable.
+ */
+export function localInputToIso(value: string, endOfMinute = false): string | null {
+  const match = LOCAL_DATETIME.exec(value.trim());
+  if (!match) return null;
+  const [, year, month, day, hour, minute, second, millis] = match;
+  const date = new Date(
+    Number(year),
+    Number(month) - 1,
+    Number(day),
+    Number(hour),
+    Number(minute),
+    Number(second ?? (endOfMinute ? 59 : 0)),
+    millis !== undefined ? Number(millis.padEnd(3, "0")) : second === undefined && endOfMinute ? 999 : 0,
+  );
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
 const BROWSERS: [RegExp, string][] = [
   [/Edg(e|A|iOS)?\//, "Edge"],
   [/OPR\/|Opera/, "Opera"],

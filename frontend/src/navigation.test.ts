@@ -30,6 +30,7 @@ describe("navigation table", () => {
 
   it("keeps other roles out of a role's pages", () => {
     expect(canOpen("adminUsers", ["practitioner", "nurse", "scheduler", "billing", "patient"])).toBe(false);
+    expect(canOpen("adminAudit", ["practitioner", "nurse", "scheduler", "billing", "patient"])).toBe(false);
     expect(canOpen("clinicHome", ["patient"])).toBe(false);
     expect(canOpen("patientHome", ["practitioner"])).toBe(false);
     expect(canOpen("billingHome", ["scheduler"])).toBe(false);
@@ -41,6 +42,7 @@ describe("navigation table", () => {
     expect(navItemsFor(["admin"]).map((i) => i.path)).toEqual([
       "/admin-console",
       "/admin-console/users",
+      "/admin-console/audit",
       "/admin-console/status",
     ]);
   });

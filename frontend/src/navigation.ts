@@ -28,6 +28,7 @@ export const PAGES = {
   billingHome: { path: "/billing", title: "Billing", roles: ["billing"], inNav: true },
   adminHome: { path: "/admin-console", title: "Administration", roles: ["admin"], inNav: true },
   adminUsers: { path: "/admin-console/users", title: "Users", roles: ["admin"], inNav: true },
+  adminAudit: { path: "/admin-console/audit", title: "Audit log", roles: ["admin"], inNav: true },
   adminStatus: { path: "/admin-console/status", title: "System status", roles: ["admin"], inNav: true },
 } as const satisfies Record<string, PageEntry>;
 

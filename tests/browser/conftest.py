@@ -51,7 +51,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def demo_data(django_db_setup, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+def browser_database(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """The test database. pytest-django creates it only for tests marked django_db, and browser tests are not
+    (they must not run inside a test transaction the server cannot see); when only browser tests were collected,
+    create it here rather than fall back on the development database."""
+    from django.conf import settings
+    from django.test.utils import setup_databases, teardown_databases
+
+    if settings.DATABASES["default"]["NAME"].startswith("test_"):
+        yield
+        return
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def demo_data(browser_database, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
     """Demo data committed to the test database, for the server process to see."""
     with django_db_blocker.unblock():
         off_loop(lambda: demo_seed(password=DEMO_PASSWORD))

@@ -1,6 +1,15 @@
 /** Typed calls to the backend, one function per endpoint the app uses. */
 import { api } from "./client";
-import type { Health, LoginRequest, Me, PaginatedUserRowList, UserRow } from "./types";
+import type {
+  AuditAction,
+  AuditOutcome,
+  Health,
+  LoginRequest,
+  Me,
+  PaginatedAuditEventRowList,
+  PaginatedUserRowList,
+  UserRow,
+} from "./types";
 
 export const auth = {
   /** Sets the csrftoken cookie; call before the first unsafe request of an anonymous tab. */
@@ -20,4 +29,21 @@ export const users = {
     api.get<PaginatedUserRowList>("/api/v1/ehr/users/", { query: params, signal }),
   deactivate: (id: number) => api.post<UserRow>(`/api/v1/ehr/users/${id}/deactivate/`),
   activate: (id: number) => api.post<UserRow>(`/api/v1/ehr/users/${id}/activate/`),
+};
+
+/** Filters of the audit-log search; absent or empty ones are not sent. Times are ISO 8601 with an offset. */
+export interface AuditEventQuery {
+  patient_id?: number;
+  actor?: string;
+  action?: AuditAction;
+  outcome?: AuditOutcome;
+  since?: string;
+  until?: string;
+  page?: number;
+}
+
+export const auditEvents = {
+  /** Admin only. Newest first, 50 a page; bad filters → 400 `invalid` with `fields`. */
+  list: (params: AuditEventQuery, signal?: AbortSignal) =>
+    api.get<PaginatedAuditEventRowList>("/api/v1/ehr/audit-events/", { query: { ...params }, signal }),
 };

@@ -53,6 +53,7 @@ export const routes: RouteRecordRaw[] = [
       pageRoute("billingHome", () => import("../pages/BillingHomePage.vue")),
       pageRoute("adminHome", () => import("../pages/AdminHomePage.vue")),
       pageRoute("adminUsers", () => import("../pages/AdminUsersPage.vue")),
+      pageRoute("adminAudit", () => import("../pages/AdminAuditPage.vue")),
       pageRoute("adminStatus", () => import("../pages/SystemStatusPage.vue")),
     ],
   },

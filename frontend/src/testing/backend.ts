@@ -1,5 +1,12 @@
 import type { FetchLike } from "../api/client";
-import type { Me, PaginatedUserRowList, StreamEvent, UserRow } from "../api/types";
+import type {
+  AuditEventRow,
+  Me,
+  PaginatedAuditEventRowList,
+  PaginatedUserRowList,
+  StreamEvent,
+  UserRow,
+} from "../api/types";
 
 export interface FakeRequest {
   method: string;
@@ -45,9 +52,33 @@ export function makeUserRow(overrides: Partial<UserRow> = {}): UserRow {
   };
 }
 
+export function makeAuditEventRow(overrides: Partial<AuditEventRow> = {}): AuditEventRow {
+  return {
+    id: 101,
+    occurred_at: "2026-03-04T10:20:30Z",
+    actor_username: "drgrey",
+    actor_name: "Dr Meredith Grey",
+    actor_role: "practitioner",
+    action: "read",
+    entity_type: "Patient",
+    entity_id: "42",
+    patient_id: 42,
+    purpose: "treatment",
+    outcome: "success",
+    channel: "api",
+    source_ip: "10.0.0.5",
+    sealed: true,
+    ...overrides,
+  };
+}
+
+const AUDIT_PAGE_SIZE = 50;
+const AUDIT_ACTIONS = ["read", "create", "update", "entered_in_error", "export", "break_glass"];
+const AUDIT_OUTCOMES = ["success", "denied", "failed"];
+
 /**
  * An in-memory stand-in for the Django API, speaking the agreed JSON contract:
- * auth (csrf/login/logout/me), health, users, realtime events.
+ * auth (csrf/login/logout/me), health, users, audit events, realtime events.
  */
 export class FakeBackend {
   /** The user the session cookie belongs to (null: anonymous). */
@@ -55,6 +86,8 @@ export class FakeBackend {
   /** username → password → user. */
   accounts = new Map<string, { password: string; me: Me }>();
   users: UserRow[] = [];
+  /** Newest first, as the API orders them. */
+  auditEvents: AuditEventRow[] = [];
   events = new Map<string, StreamEvent[]>();
   csrfToken = "token-1";
   readonly requests: FakeRequest[] = [];
@@ -97,6 +130,61 @@ export class FakeBackend {
     return request.method !== "GET" && request.headers["X-CSRFToken"] !== this.csrfToken;
   }
 
+  /** The audit search: the same filters, validation (400 `invalid` with `fields`) and paging as the API. */
+  private auditEventList(query: URLSearchParams): FakeReply {
+    const fields: Record<string, string[]> = {};
+    const patient = query.get("patient_id");
+    if (patient !== null && !(/^\d+$/.test(patient) && Number(patient) >= 1)) fields.patient_id = ["A valid integer is required."];
+    const action = query.get("action");
+    if (action !== null && !AUDIT_ACTIONS.includes(action)) fields.action = [`"${action}" is not a valid choice.`];
+    const outcome = query.get("outcome");
+    if (outcome !== null && !AUDIT_OUTCOMES.includes(outcome)) fields.outcome = [`"${outcome}" is not a valid choice.`];
+    const times: Record<"since" | "until", number | null> = { since: null, until: null };
+    for (const name of ["since", "until"] as const) {
+      const value = query.get(name);
+      if (value === null) continue;
+      const time = Date.parse(value);
+      if (Number.isNaN(time)) fields[name] = ["Datetime has wrong format."];
+      else times[name] = time;
+    }
+    if (times.since !== null && times.until !== null && times.since > times.until) {
+      fields.until = ["Must not be before 'since'."];
+    }
+    if (Object.keys(fields).length) {
+      return { status: 400, body: { code: "invalid", detail: "Some fields are not valid.", fields } };
+    }
+
+    const actor = query.get("actor");
+    const matching = this.auditEvents.filter((row) => {
+      const at = Date.parse(row.occurred_at);
+      return (
+        (patient === null || row.patient_id === Number(patient)) &&
+        (actor === null || row.actor_username === actor) &&
+        (action === null || row.action === action) &&
+        (outcome === null || row.outcome === outcome) &&
+        (times.since === null || at >= times.since) &&
+        (times.until === null || at <= times.until)
+      );
+    });
+    const pageNumber = Number(query.get("page") ?? 1);
+    const pages = Math.max(1, Math.ceil(matching.length / AUDIT_PAGE_SIZE));
+    if (!Number.isInteger(pageNumber) || pageNumber < 1 || pageNumber > pages) {
+      return { status: 404, body: { code: "not_found", detail: "Invalid page." } };
+    }
+    const link = (n: number) => {
+      const params = new URLSearchParams(query);
+      params.set("page", String(n));
+      return `http://consulta.test/api/v1/ehr/audit-events/?${params.toString()}`;
+    };
+    const body: PaginatedAuditEventRowList = {
+      count: matching.length,
+      next: pageNumber < pages ? link(pageNumber + 1) : null,
+      previous: pageNumber > 1 ? link(pageNumber - 1) : null,
+      results: matching.slice((pageNumber - 1) * AUDIT_PAGE_SIZE, pageNumber * AUDIT_PAGE_SIZE),
+    };
+    return { status: 200, body };
+  }
+
   private handle(request: FakeRequest): FakeReply {
     const notSignedIn = { status: 401, body: { code: "not_authenticated", detail: "Sign in first." } };
     if (this.unsafeWithoutCsrf(request)) {
@@ -135,6 +223,12 @@ export class FakeBackend {
         const page: PaginatedUserRowList = { count: results.length, next: null, previous: null, results };
         return { status: 200, body: page };
       }
+      case "GET /api/v1/ehr/audit-events/":
+        if (!this.me) return notSignedIn;
+        if (!this.me.roles.includes("admin")) {
+          return { status: 403, body: { code: "permission_denied", detail: "You do not have permission to do that." } };
+        }
+        return this.auditEventList(request.query);
       case "GET /api/v1/realtime/events/": {
         const stream = request.query.get("stream") ?? "";
         const after = Number(request.query.get("after") ?? 0);

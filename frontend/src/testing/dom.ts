@@ -49,6 +49,21 @@ export function field(label: string, root: ParentNode = document): HTMLInputElem
   return input;
 }
 
+export function select(label: string, root: ParentNode = document): HTMLSelectElement {
+  const element = [...root.querySelectorAll("label")].find((l) => normalise(l.textContent) === label);
+  const control = element ? document.getElementById(element.htmlFor) : null;
+  if (!(control instanceof HTMLSelectElement)) throw new Error(`no select labelled "${label}"`);
+  return control;
+}
+
+/** Picks the option whose text is `optionText`, as a user would. */
+export function choose(control: HTMLSelectElement, optionText: string): void {
+  const option = [...control.options].find((o) => normalise(o.textContent) === optionText);
+  if (!option) throw new Error(`no option "${optionText}"`);
+  control.value = option.value;
+  control.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
 export function fill(input: HTMLInputElement, value: string): void {
   input.value = value;
   input.dispatchEvent(new Event("input", { bubbles: true }));
