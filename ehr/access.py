@@ -29,6 +29,10 @@ class PatientAction(StrEnum):
     REGISTER = "register"
     UPDATE = "update"
     MARK_ENTERED_IN_ERROR = "mark_entered_in_error"
+    # Clinical content (encounters, notes, problems, allergies, medications, observations, documents).
+    READ_CLINICAL = "read_clinical"
+    WRITE_CLINICAL = "write_clinical"
+    SIGN_NOTE = "sign_note"
 
 
 class Relationship(StrEnum):
@@ -55,6 +59,17 @@ _POLICY: dict[PatientAction, dict[str, frozenset[Relationship]]] = {
         Role.PATIENT: frozenset({Relationship.SELF}),
     },
     PatientAction.READ_IDENTIFIERS: {role: frozenset({Relationship.ANY}) for role in _STAFF - {Role.SCHEDULER}},
+    # Interim until care teams land: clinicians only (never schedulers, billing or admins); patients their own.
+    PatientAction.READ_CLINICAL: {
+        Role.PRACTITIONER: frozenset({Relationship.ANY}),
+        Role.NURSE: frozenset({Relationship.ANY}),
+        Role.PATIENT: frozenset({Relationship.SELF}),
+    },
+    PatientAction.WRITE_CLINICAL: {
+        Role.PRACTITIONER: frozenset({Relationship.ANY}),
+        Role.NURSE: frozenset({Relationship.ANY}),
+    },
+    PatientAction.SIGN_NOTE: {Role.PRACTITIONER: frozenset({Relationship.ANY})},
 }
 
 _AUDIT_ACTION = {
@@ -65,6 +80,9 @@ _AUDIT_ACTION = {
     PatientAction.REGISTER: AuditAction.CREATE,
     PatientAction.UPDATE: AuditAction.UPDATE,
     PatientAction.MARK_ENTERED_IN_ERROR: AuditAction.ENTERED_IN_ERROR,
+    PatientAction.READ_CLINICAL: AuditAction.READ,
+    PatientAction.WRITE_CLINICAL: AuditAction.UPDATE,
+    PatientAction.SIGN_NOTE: AuditAction.UPDATE,
 }
 
 
