@@ -51,3 +51,108 @@ class DuplicateSuspected(EhrError):
     def __init__(self, candidate_ids: list[int]) -> None:
         super().__init__(f"{len(candidate_ids)} possible duplicate(s)")
         self.candidate_ids = candidate_ids
+
+
+class BreakGlassRequired(AccessDenied):
+    """Denied, but a break-the-glass grant (``POST .../break-glass/`` with a reason) would allow it. Audited."""
+
+    code = "break_glass_required"
+
+
+class CareTeamOverlap(EhrError):
+    """The person is already on this patient's care team for (part of) that period; nothing was written."""
+
+    code = "care_team_overlap"
+
+
+class CareTeamMemberNotFound(EhrError):
+    code = "not_found"
+
+
+class CareTeamAlreadyEnded(EhrError):
+    code = "care_team_already_ended"
+
+
+class InvalidAccessRequest(EhrError):
+    """``fields`` maps each field name to its error messages; nothing was written."""
+
+    code = "invalid"
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__("invalid: " + ", ".join(sorted(fields)))
+        self.fields = fields
+
+
+class BreakGlassGrantNotFound(EhrError):
+    code = "not_found"
+
+
+class BreakGlassAlreadyReviewed(EhrError):
+    code = "break_glass_already_reviewed"
+
+
+class CannotReviewOwnBreakGlass(EhrError):
+    code = "cannot_review_own_break_glass"
+
+
+class NoPatientRecord(EhrError):
+    """The signed-in patient account is not linked to a patient record."""
+
+    code = "no_patient_record"
+
+
+# --- Clinical record (ehr.services.clinical) --------------------------------------------------------------------
+
+
+class ClinicalRecordNotFound(EhrError):
+    """No such encounter, note, condition, allergy, medication or observation (``kind`` says which)."""
+
+    code = "not_found"
+
+    def __init__(self, kind: str, record_id: object) -> None:
+        super().__init__(f"no {kind} {record_id}")
+        self.kind = kind
+
+
+class InvalidClinicalData(EhrError):
+    """``fields`` maps each field name to its error messages (unknown code, impossible value, …); nothing was
+    written."""
+
+    code = "invalid"
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__("invalid clinical data: " + ", ".join(sorted(fields)))
+        self.fields = fields
+
+
+class InvalidTransition(EhrError):
+    """The record's status cannot go from ``current`` to ``target`` (see the transition tables); nothing written."""
+
+    code = "invalid_transition"
+
+    def __init__(self, kind: str, current: str, target: str) -> None:
+        super().__init__(f"{kind} cannot go from {current} to {target}")
+        self.kind = kind
+        self.current = current
+        self.target = target
+
+
+class NoteSigned(EhrError):
+    """The note is signed: its content is immutable; add an addendum instead. Nothing was written."""
+
+    code = "note_signed"
+
+
+class NotNoteAuthor(EhrError):
+    """Only the note's author may edit its draft or sign it. The attempt has been audited as denied."""
+
+    code = "not_note_author"
+
+
+class DraftConflict(VersionConflict):
+    """A draft save based on an older version: ``current`` holds the sections as they are now (version
+    ``current_version``), so the client can merge what its user typed and save again. Nothing was written."""
+
+    def __init__(self, current_version: int, current: dict[str, str]) -> None:
+        super().__init__(current_version)
+        self.current = current

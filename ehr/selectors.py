@@ -6,17 +6,58 @@ from datetime import date, datetime
 from typing import Any
 
 from django.contrib.postgres.search import TrigramSimilarity
-from django.db.models import Q, QuerySet, Value
+from django.db.models import F, Model, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.http import HttpRequest
 
 from core.realtime.streams import StreamUser
 from ehr import crypto
 from ehr.access import PatientAction, patient_access_check
-from ehr.dto import FieldChange, PatientHistoryEntry, PatientIdentifiers
+from ehr.dto import (
+    AddendumRef,
+    AllergyRef,
+    ChartSummary,
+    ConditionRef,
+    EncounterRef,
+    FieldChange,
+    MedicationRef,
+    NoteRef,
+    ObservationRef,
+    PatientHistoryEntry,
+    PatientIdentifiers,
+    RecordHistoryEntry,
+    to_dto,
+)
 from ehr.errors import PatientNotFound
-from ehr.models import AuditAction, AuditEvent, Location, Patient, PatientStatus, PatientVersion, Role, User
+from ehr.models import (
+    AllergyIntolerance,
+    AuditAction,
+    AuditEvent,
+    ClinicalNote,
+    ClinicalNoteVersion,
+    Condition,
+    ConditionClinicalStatus,
+    Encounter,
+    EncounterStatus,
+    EncounterVersion,
+    Location,
+    MedicationStatement,
+    MedicationStatus,
+    NoteAddendum,
+    Observation,
+    ObservationStatus,
+    Patient,
+    PatientStatus,
+    PatientVersion,
+    Role,
+    User,
+    VerificationStatus,
+)
+from ehr.models.clinical import ClinicalVersion
 from ehr.services.audit import audit_record
+from ehr.services.clinical._common import authorise_patient, authorise_record
+from ehr.services.clinical.records import KINDS as RECORD_KINDS
+from ehr.versioning import history_entries
 
 
 def user_get_me(*, user_id: int) -> User:
@@ -284,3 +325,358 @@ def patient_history(*, actor: User, patient_id: int, request: HttpRequest | None
         actor=actor, patient_id=patient_id, request=request, detail={"view": "history", "versions": len(entries)}
     )
     return entries
+
+
+# --- Access relationships: care team, break-the-glass, the patient's access log -----------------------------------
+
+# Imported here so this section stays self-contained at the end of the module (other sections are edited in parallel).
+from dataclasses import dataclass  # noqa: E402
+
+from ehr.errors import NoPatientRecord  # noqa: E402
+from ehr.models import AuditOutcome, BreakGlassGrant, CareTeamMember  # noqa: E402
+
+
+def care_team_list(*, actor: User, patient_id: int, request: HttpRequest | None = None) -> list[CareTeamMember]:
+    """The patient's care-team memberships, current and past, newest first (member and location loaded); audits one
+    "read" of ``CareTeam``. Raises ``AccessDenied``/``BreakGlassRequired``, ``PatientNotFound``.
+    Callers: the patient's clinicians, schedulers, admins, the patient themselves (``ehr.access``)."""
+    patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.READ_CARE_TEAM, request=request)
+    if not Patient.objects.filter(pk=patient_id).exists():
+        raise PatientNotFound(patient_id)
+    rows = list(
+        CareTeamMember.objects.filter(patient_id=patient_id)
+        .select_related("member", "location", "added_by", "ended_by")
+        .order_by("-start", "-id")
+    )
+    _audit_patient_read(
+        actor=actor, patient_id=patient_id, request=request, entity_type="CareTeam", detail={"count": len(rows)}
+    )
+    return rows
+
+
+def break_glass_list(
+    *, actor: User, review_status: str | None = None, request: HttpRequest | None = None
+) -> QuerySet[BreakGlassGrant]:
+    """Break-the-glass grants for the admin review queue, newest first, optionally by review status (actor,
+    patient and reviewer loaded). Reading the queue is audited (entity ``BreakGlassReview``, purpose
+    ``audit_review``). Callers: admins (``ehr.access``)."""
+    patient_access_check(actor=actor, patient_id=None, action=PatientAction.REVIEW_BREAK_GLASS, request=request)
+    qs = BreakGlassGrant.objects.select_related("actor", "patient", "reviewed_by").order_by("-granted_at", "-id")
+    if review_status:
+        qs = qs.filter(review_status=review_status)
+    audit_record(
+        actor=actor,
+        action=AuditAction.READ,
+        entity_type="BreakGlassReview",
+        purpose="audit_review",
+        request=request,
+        channel=_patient_channel(request),
+        detail={"filters": ["review_status"] if review_status else []},
+    )
+    return qs
+
+
+ROLE_LABELS: dict[str, str] = {
+    Role.PATIENT: "Patient",
+    Role.PRACTITIONER: "Doctor",
+    Role.NURSE: "Nurse",
+    Role.SCHEDULER: "Front desk",
+    Role.BILLING: "Billing",
+    Role.ADMIN: "Administrator",
+}
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    """One line of a patient's "who opened my record" log, in plain language."""
+
+    occurred_at: datetime
+    who: str
+    role: str
+    what: str
+    purpose: str
+    emergency: bool
+
+
+_PURPOSE_LABELS = {
+    "": "",
+    "emergency": "Emergency",
+    "break_glass": "Emergency access",
+    "audit_review": "Audit review",
+    "duplicate_check": "Checking for duplicate records",
+    "treatment": "Your care",
+    "payment": "Payment or insurance",
+    "operations": "Running the clinic",
+    "registration": "Checking your identity",
+    "patient_request": "You asked for it",
+}
+
+
+def _access_log_what(row: AuditEvent) -> str:
+    detail = row.detail if isinstance(row.detail, dict) else {}
+    if row.outcome == AuditOutcome.DENIED:
+        return "was refused access to your record"
+    if row.action == AuditAction.BREAK_GLASS:
+        return "opened your record in an emergency (break-the-glass)"
+    if row.purpose == "break_glass":
+        return "used emergency access (break-the-glass) to your record"
+    entity = row.entity_type
+    if entity == "AccessLog":
+        return "viewed who opened your record"
+    if entity == "PatientSearch":
+        return "searched for patients and saw your name"
+    if entity == "CareTeam":
+        return "viewed your care team" if row.action == AuditAction.READ else "changed your care team"
+    if entity == "BreakGlassGrant":
+        return "reviewed an emergency access to your record"
+    if row.action == AuditAction.CREATE:
+        return "registered you as a patient" if entity == "Patient" else "added to your record"
+    if row.action == AuditAction.ENTERED_IN_ERROR:
+        return "marked a record as entered in error"
+    if row.action == AuditAction.EXPORT:
+        return "exported your record"
+    if row.action == AuditAction.UPDATE:
+        return "updated your details" if entity == "Patient" else "updated your record"
+    if "national_id" in detail.get("fields", []):
+        return "viewed your identity numbers"
+    if detail.get("view") == "history":
+        return "viewed the change history of your record"
+    return "viewed your record"
+
+
+def access_log_for_me(*, actor: User, request: HttpRequest | None = None) -> QuerySet[AuditEvent]:
+    """Who opened the signed-in patient's record (``Patient.user`` = actor): audit rows naming their patient id,
+    newest first, as the log stood before this read (the admin's audit-log searches excepted). Render each row
+    with ``access_log_describe``. The read itself is audited (entity ``AccessLog``). Raises ``NoPatientRecord`` when
+    the account is not linked to a record. Callers: the patient themselves (``ehr.access``).
+    """
+    patient_id = Patient.objects.filter(user_id=actor.pk).values_list("id", flat=True).first()
+    patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.READ_ACCESS_LOG, request=request)
+    if patient_id is None:  # pragma: no cover -- the SELF relationship needs a linked record, so the check denied
+        raise NoPatientRecord(actor.pk)
+    this_read = audit_record(
+        actor=actor,
+        action=AuditAction.READ,
+        entity_type="AccessLog",
+        entity_id=patient_id,
+        patient_id=patient_id,
+        request=request,
+        channel=_patient_channel(request),
+    )
+    return (
+        AuditEvent.objects.filter(patient_id=patient_id, id__lt=this_read.id)
+        .exclude(entity_type="AuditLog")
+        .select_related("actor")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def access_log_describe(rows: list[AuditEvent], *, viewer: User) -> list[AccessLogEntry]:
+    """Plain-language lines for audit rows of ``viewer``'s record (no queries beyond the loaded actors)."""
+    entries = []
+    for row in rows:
+        if row.actor_id is None:
+            who, role = "Consulta", "Consulta"
+        elif row.actor_id == viewer.pk:
+            who, role = "You", ROLE_LABELS[Role.PATIENT]
+        else:
+            assert row.actor is not None
+            who, role = row.actor.display_name, ROLE_LABELS.get(row.actor_role, row.actor_role.title() or "Staff")
+        entries.append(
+            AccessLogEntry(
+                occurred_at=row.occurred_at,
+                who=who,
+                role=role,
+                what=_access_log_what(row),
+                purpose=_PURPOSE_LABELS.get(row.purpose, row.purpose.replace("_", " ").capitalize()),
+                emergency=row.action == AuditAction.BREAK_GLASS or row.purpose == "break_glass",
+            )
+        )
+    return entries
+
+
+# --- Clinical record --------------------------------------------------------------------------------------------
+
+
+def _audit_clinical_read(
+    *, actor: User, patient_id: int, entity_type: str, entity_id: object, request: HttpRequest | None, **detail: Any
+) -> None:
+    audit_record(
+        actor=actor,
+        action=AuditAction.READ,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        patient_id=patient_id,
+        request=request,
+        channel=_patient_channel(request),
+        detail=detail,
+    )
+
+
+def _readable_patient(*, actor: User, patient_id: int, request: HttpRequest | None) -> None:
+    authorise_patient(actor=actor, patient_id=patient_id, action=PatientAction.READ_CLINICAL, request=request)
+
+
+_LIVE_VERIFICATION = ~Q(verification_status__in=[VerificationStatus.ENTERED_IN_ERROR, VerificationStatus.REFUTED])
+_LIVE_OBSERVATION = [ObservationStatus.FINAL, ObservationStatus.AMENDED]
+
+
+def chart_summary_get(*, actor: User, patient_id: int, request: HttpRequest | None = None) -> ChartSummary:
+    """The chart's first screen: active problems, current allergies (not refuted or entered in error), active
+    medications, and the latest final/amended value of each observation code. A fixed number of queries whatever
+    the size of the record (one per list; the latest values with ``DISTINCT ON (code)`` over the
+    (patient, code, effective_at) index); one ``read`` audit row. Callers: clinicians; the patient themselves."""
+    _readable_patient(actor=actor, patient_id=patient_id, request=request)
+    problems = Condition.objects.filter(patient_id=patient_id, clinical_status=ConditionClinicalStatus.ACTIVE).filter(
+        _LIVE_VERIFICATION
+    )
+    allergies = AllergyIntolerance.objects.filter(patient_id=patient_id).filter(_LIVE_VERIFICATION)
+    medications = MedicationStatement.objects.filter(
+        patient_id=patient_id, status=MedicationStatus.ACTIVE
+    ).select_related("prescriber")
+    latest = (
+        Observation.objects.filter(patient_id=patient_id, status__in=_LIVE_OBSERVATION)
+        .order_by("code", "-effective_at", "-id")
+        .distinct("code")
+    )
+    summary = ChartSummary(
+        patient_id=patient_id,
+        problems=[to_dto(ConditionRef, c) for c in problems.order_by("-updated_at", "id")],
+        allergies=[to_dto(AllergyRef, a) for a in allergies.exclude(clinical_status="resolved").order_by("id")],
+        medications=[to_dto(MedicationRef, m) for m in medications.order_by("medication_text", "id")],
+        latest_observations=[to_dto(ObservationRef, o) for o in latest],
+    )
+    _audit_clinical_read(
+        actor=actor,
+        patient_id=patient_id,
+        entity_type="ChartSummary",
+        entity_id=patient_id,
+        request=request,
+        counts={
+            "problems": len(summary.problems),
+            "allergies": len(summary.allergies),
+            "medications": len(summary.medications),
+            "observations": len(summary.latest_observations),
+        },
+    )
+    return summary
+
+
+def encounter_list(*, actor: User, patient_id: int, request: HttpRequest | None = None) -> list[EncounterRef]:
+    """The patient's encounters, newest first (two queries + one ``read`` audit row). Callers: clinicians; the
+    patient themselves."""
+    _readable_patient(actor=actor, patient_id=patient_id, request=request)
+    rows = (
+        Encounter.objects.filter(patient_id=patient_id)
+        .select_related("practitioner", "location")
+        .order_by(F("period_start").desc(nulls_last=True), "-id")
+    )
+    result = [to_dto(EncounterRef, e) for e in rows]
+    _audit_clinical_read(
+        actor=actor, patient_id=patient_id, entity_type="Encounter", entity_id="", request=request, count=len(result)
+    )
+    return result
+
+
+def _note_dto(note: ClinicalNote) -> NoteRef:
+    return to_dto(NoteRef, note, addenda=[to_dto(AddendumRef, a) for a in note.addenda.all()])
+
+
+def _notes() -> QuerySet[ClinicalNote]:
+    addenda = NoteAddendum.objects.select_related("author").order_by("created_at", "id")
+    return ClinicalNote.objects.select_related("author").prefetch_related(Prefetch("addenda", queryset=addenda))
+
+
+def clinical_note_list(*, actor: User, encounter_id: int, request: HttpRequest | None = None) -> list[NoteRef]:
+    """The notes of one encounter with their addenda, oldest first; one ``read`` audit row."""
+    patient_id = authorise_record(
+        actor=actor,
+        model=Encounter,
+        kind="Encounter",
+        record_id=encounter_id,
+        action=PatientAction.READ_CLINICAL,
+        request=request,
+    )
+    result = [_note_dto(n) for n in _notes().filter(encounter_id=encounter_id).order_by("created_at", "id")]
+    _audit_clinical_read(
+        actor=actor, patient_id=patient_id, entity_type="ClinicalNote", entity_id="", request=request,
+        encounter_id=encounter_id, count=len(result),
+    )  # fmt: skip
+    return result
+
+
+def clinical_note_get(*, actor: User, note_id: int, request: HttpRequest | None = None) -> NoteRef:
+    """One note with its addenda; one ``read`` audit row. Callers: clinicians; the patient themselves."""
+    patient_id = authorise_record(
+        actor=actor, model=ClinicalNote, kind="ClinicalNote", record_id=note_id, action=PatientAction.READ_CLINICAL,
+        request=request,
+    )  # fmt: skip
+    note = _note_dto(_notes().get(pk=note_id))
+    _audit_clinical_read(
+        actor=actor, patient_id=patient_id, entity_type="ClinicalNote", entity_id=note_id, request=request
+    )
+    return note
+
+
+def clinical_record_list(
+    *,
+    actor: User,
+    kind: str,
+    patient_id: int,
+    include_entered_in_error: bool = False,
+    code: str = "",
+    request: HttpRequest | None = None,
+) -> list[Any]:
+    """Every record of ``kind`` ("Condition", "AllergyIntolerance", "MedicationStatement", "Observation") of a
+    patient as DTOs, newest first; entered-in-error rows only when asked; observations filterable by LOINC ``code``.
+    One ``read`` audit row. Callers: clinicians; the patient themselves."""
+    spec = RECORD_KINDS[kind]
+    _readable_patient(actor=actor, patient_id=patient_id, request=request)
+    rows = spec.model._default_manager.filter(patient_id=patient_id).select_related(*spec.related)
+    if not include_entered_in_error:
+        rows = rows.exclude(**{spec.eie_field: "entered-in-error"})
+    if kind == "Observation":
+        if code:
+            rows = rows.filter(code=code)
+        rows = rows.order_by("-effective_at", "-id")
+    else:
+        rows = rows.order_by("-updated_at", "-id")
+    result = [spec.to_dto(row) for row in rows[:1000]]
+    _audit_clinical_read(
+        actor=actor, patient_id=patient_id, entity_type=kind, entity_id="", request=request, count=len(result)
+    )
+    return result
+
+
+_HISTORIES: dict[str, tuple[type[Model], type[ClinicalVersion]]] = {
+    "Encounter": (Encounter, EncounterVersion),
+    "ClinicalNote": (ClinicalNote, ClinicalNoteVersion),
+    **{name: (spec.model, spec.history) for name, spec in RECORD_KINDS.items()},
+}
+
+
+def clinical_record_history(
+    *, actor: User, kind: str, record_id: int, request: HttpRequest | None = None
+) -> list[RecordHistoryEntry]:
+    """Every version of one clinical record (any kind above, or "Encounter", "ClinicalNote"), oldest first, with
+    its snapshot and field-level diff; one ``read`` audit row. Callers: clinicians; the patient themselves."""
+    model, history = _HISTORIES[kind]
+    patient_id = authorise_record(
+        actor=actor, model=model, kind=kind, record_id=record_id, action=PatientAction.READ_CLINICAL, request=request
+    )
+    entries = history_entries(history, record_id)
+    _audit_clinical_read(
+        actor=actor, patient_id=patient_id, entity_type=kind, entity_id=record_id, request=request,
+        view="history", versions=len(entries),
+    )  # fmt: skip
+    return entries
+
+
+def patient_seen_at_actor_clinic(actor: User, patient_id: int) -> bool:
+    """The ``SAME_CLINIC`` relationship of ``ehr.access``: ``actor`` works at a location (``User.locations``) where
+    the patient has an encounter that is not entered in error. One indexed query (encounter (location, patient))."""
+    return (
+        Encounter.objects.filter(patient_id=patient_id, location__staff=actor)
+        .exclude(status=EncounterStatus.ENTERED_IN_ERROR)
+        .exists()
+    )

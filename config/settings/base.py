@@ -232,6 +232,9 @@ AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 SEARCH_HASH_KEY = env.str("SEARCH_HASH_KEY", default="")
 
+# How long a break-the-glass grant lets a clinician into a record outside their care (docs/access.md).
+BREAK_GLASS_MINUTES = env.int("BREAK_GLASS_MINUTES", default=240)
+
 APP_VERSION = env.str("APP_VERSION", default="0.1.0")
 
 # PHI never reaches logs: log ids, not bodies. Django's request logging prints paths only (no query values are

@@ -35,7 +35,14 @@ from ehr.api.patient_serializers import (
     PatientWriteSerializer,
     VersionConflictErrorSerializer,
 )
-from ehr.errors import AccessDenied, DuplicateSuspected, InvalidPatientData, PatientNotFound, VersionConflict
+from ehr.errors import (
+    AccessDenied,
+    BreakGlassRequired,
+    DuplicateSuspected,
+    InvalidPatientData,
+    PatientNotFound,
+    VersionConflict,
+)
 from ehr.models import Patient, User
 from ehr.services.patients import PatientInput, patient_mark_entered_in_error, patient_register, patient_update
 
@@ -59,6 +66,12 @@ def ehr_errors() -> Iterator[None]:
     """Translate the services' typed errors into the API's error shape."""
     try:
         yield
+    except BreakGlassRequired:
+        raise ApiError(
+            "break_glass_required",
+            "This patient is not in your care. Open the record in an emergency (break-the-glass) with a reason.",
+            status_code=403,
+        ) from None
     except AccessDenied:
         raise ApiError(
             "permission_denied", "You may not do this with this patient's record.", status_code=403

@@ -1,6 +1,26 @@
 from django.urls import path
 
+from ehr.api.access import (
+    BreakGlassListApi,
+    BreakGlassReviewApi,
+    CareTeamEndApi,
+    MyAccessLogApi,
+    PatientBreakGlassApi,
+    PatientCareTeamApi,
+)
 from ehr.api.audit import AuditEventListApi
+from ehr.api.clinical import (
+    RECORD_APIS,
+    ChartSummaryApi,
+    EncounterCloseApi,
+    EncounterHistoryApi,
+    EncounterListApi,
+    NoteAddendumApi,
+    NoteDetailApi,
+    NoteHistoryApi,
+    NoteListApi,
+    NoteSignApi,
+)
 from ehr.api.patients import (
     PatientDetailApi,
     PatientEnteredInErrorApi,
@@ -24,4 +44,27 @@ urlpatterns = [
         PatientEnteredInErrorApi.as_view(),
         name="ehr-patient-entered-in-error",
     ),
+    path("patients/<int:patient_id>/care-team/", PatientCareTeamApi.as_view(), name="ehr-patient-care-team"),
+    path("care-team/<int:membership_id>/end/", CareTeamEndApi.as_view(), name="ehr-care-team-end"),
+    path("patients/<int:patient_id>/break-glass/", PatientBreakGlassApi.as_view(), name="ehr-patient-break-glass"),
+    path("break-glass/", BreakGlassListApi.as_view(), name="ehr-break-glass-list"),
+    path("break-glass/<int:grant_id>/review/", BreakGlassReviewApi.as_view(), name="ehr-break-glass-review"),
+    path("me/access-log/", MyAccessLogApi.as_view(), name="ehr-my-access-log"),
+    # Clinical record (docs/clinical-record.md)
+    path("patients/<int:patient_id>/summary/", ChartSummaryApi.as_view(), name="ehr-chart-summary"),
+    path("patients/<int:patient_id>/encounters/", EncounterListApi.as_view(), name="ehr-encounter-list"),
+    path("encounters/<int:encounter_id>/close/", EncounterCloseApi.as_view(), name="ehr-encounter-close"),
+    path("encounters/<int:record_id>/history/", EncounterHistoryApi.as_view(), name="ehr-encounter-history"),
+    path("encounters/<int:encounter_id>/notes/", NoteListApi.as_view(), name="ehr-note-list"),
+    path("notes/<int:note_id>/", NoteDetailApi.as_view(), name="ehr-note-detail"),
+    path("notes/<int:note_id>/sign/", NoteSignApi.as_view(), name="ehr-note-sign"),
+    path("notes/<int:note_id>/addenda/", NoteAddendumApi.as_view(), name="ehr-note-addenda"),
+    path("notes/<int:record_id>/history/", NoteHistoryApi.as_view(), name="ehr-note-history"),
 ]
+for _plural, (_list, _detail, _eie, _history) in RECORD_APIS.items():
+    urlpatterns += [
+        path(f"patients/<int:patient_id>/{_plural}/", _list.as_view(), name=f"ehr-{_plural}-list"),
+        path(f"{_plural}/<int:record_id>/", _detail.as_view(), name=f"ehr-{_plural}-detail"),
+        path(f"{_plural}/<int:record_id>/entered-in-error/", _eie.as_view(), name=f"ehr-{_plural}-entered-in-error"),
+        path(f"{_plural}/<int:record_id>/history/", _history.as_view(), name=f"ehr-{_plural}-history"),
+    ]

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { describeUserAgent, formatDateTime, formatTimestamp, localInputToIso } from "./format";
+import { describeUserAgent, formatDate, formatDateTime, formatTimestamp, localInputToIso } from "./format";
 
 describe("describeUserAgent", () => {
   it.each([
@@ -50,5 +50,17 @@ describe("localInputToIso", () => {
   it("gives null for anything else", () => {
     expect(localInputToIso("")).toBeNull();
     expect(localInputToIso("yesterday")).toBeNull();
+  });
+});
+
+describe("formatDate", () => {
+  it("shows a calendar date as that day in every time zone", () => {
+    expect(formatDate("1985-03-02", "en-GB")).toBe("2 Mar 1985");
+    expect(formatDate("2000-12-31", "en-US")).toBe("Dec 31, 2000");
+  });
+  it("shows a dash for no date and passes through what it cannot parse", () => {
+    expect(formatDate(null)).toBe("—");
+    expect(formatDate("")).toBe("—");
+    expect(formatDate("next week")).toBe("next week");
   });
 });

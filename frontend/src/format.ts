@@ -13,6 +13,18 @@ export function formatDateTime(iso: string | null | undefined, locale?: string):
   return date.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
 }
 
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A calendar date ("1985-03-02", e.g. a birth date) for people; no time zone shift. The text itself when unparsable. */
+export function formatDate(isoDate: string | null | undefined, locale?: string): string {
+  if (!isoDate) return "—";
+  const match = ISO_DATE.exec(isoDate);
+  if (!match) return isoDate;
+  const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
+  if (Number.isNaN(date.getTime())) return isoDate;
+  return date.toLocaleDateString(locale, { dateStyle: "medium", timeZone: "UTC" });
+}
+
 /** Date and time to the second, for records where the order within a minute matters (the audit log). */
 export function formatTimestamp(iso: string, locale?: string): string {
   const date = new Date(iso);

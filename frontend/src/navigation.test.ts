@@ -34,13 +34,39 @@ describe("navigation table", () => {
     expect(canOpen("clinicHome", ["patient"])).toBe(false);
     expect(canOpen("patientHome", ["practitioner"])).toBe(false);
     expect(canOpen("billingHome", ["scheduler"])).toBe(false);
+    expect(canOpen("patientAccessLog", ["practitioner", "nurse", "scheduler", "billing", "admin"])).toBe(false);
+  });
+
+  it("lets every staff role, and no patient, find and register patients", () => {
+    for (const page of ["patients", "patientNew", "patientDetail"] as const) {
+      for (const role of ["practitioner", "nurse", "scheduler", "billing", "admin"] as const) {
+        expect(canOpen(page, [role])).toBe(true);
+      }
+      expect(canOpen(page, ["patient"])).toBe(false);
+    }
   });
 
   it("builds the nav for one role", () => {
-    expect(navItemsFor(["patient"]).map((i) => i.label)).toEqual(["My health"]);
-    expect(navItemsFor(["nurse"])).toEqual([{ name: "clinicHome", path: "/clinic", label: "My clinic" }]);
+    expect(navItemsFor(["patient"])).toEqual([
+      { name: "patientHome", path: "/patient", label: "My health" },
+      // The nav's text is shorter than the page's h1 ("Who opened my record").
+      { name: "patientAccessLog", path: "/patient/access-log", label: "Access log" },
+    ]);
+    expect(navItemsFor(["nurse"])).toEqual([
+      { name: "clinicHome", path: "/clinic", label: "My clinic" },
+      { name: "patients", path: "/patients", label: "Patients" },
+    ]);
+    for (const [role, home] of [
+      ["practitioner", "My clinic"],
+      ["scheduler", "Scheduling"],
+      ["billing", "Billing"],
+      ["admin", "Administration"],
+    ] as const) {
+      expect(navItemsFor([role]).map((i) => i.label).slice(0, 2)).toEqual([home, "Patients"]);
+    }
     expect(navItemsFor(["admin"]).map((i) => i.path)).toEqual([
       "/admin-console",
+      "/patients",
       "/admin-console/users",
       "/admin-console/audit",
       "/admin-console/status",
@@ -48,8 +74,8 @@ describe("navigation table", () => {
   });
 
   it("builds the nav for several roles as a union without duplicates", () => {
-    expect(navItemsFor(["practitioner", "nurse", "billing"]).map((i) => i.label)).toEqual(["My clinic", "Billing"]);
-    expect(navItemsFor(["billing", "scheduler"]).map((i) => i.label)).toEqual(["Scheduling", "Billing"]);
+    expect(navItemsFor(["practitioner", "nurse", "billing"]).map((i) => i.label)).toEqual(["My clinic", "Billing", "Patients"]);
+    expect(navItemsFor(["billing", "scheduler"]).map((i) => i.label)).toEqual(["Scheduling", "Billing", "Patients"]);
   });
 
   it("has no nav for a user without roles", () => {

@@ -13,20 +13,37 @@ void _allRolesListed;
 
 export interface PageEntry {
   path: string;
-  /** The page's h1, also the nav link's text and the document title. */
+  /** The page's h1, also the document title and (unless `navLabel` is set) the nav link's text. */
   title: string;
+  /** A shorter text for the nav link than the page's h1. */
+  navLabel?: string;
   /** Roles allowed to open the page (a user needs any one of them). */
   roles: readonly Role[];
   /** Shown in the main navigation. */
   inNav: boolean;
 }
 
+/** Everyone who works at a clinic (not patients). */
+export const STAFF_ROLES = ["practitioner", "nurse", "scheduler", "billing", "admin"] as const satisfies readonly Role[];
+
+// The nav lists pages in this order, so a page meant to follow each role's home comes after all the homes.
 export const PAGES = {
   patientHome: { path: "/patient", title: "My health", roles: ["patient"], inNav: true },
+  patientAccessLog: {
+    path: "/patient/access-log",
+    title: "Who opened my record",
+    navLabel: "Access log",
+    roles: ["patient"],
+    inNav: true,
+  },
   clinicHome: { path: "/clinic", title: "My clinic", roles: ["practitioner", "nurse"], inNav: true },
   schedulingHome: { path: "/schedule", title: "Scheduling", roles: ["scheduler"], inNav: true },
   billingHome: { path: "/billing", title: "Billing", roles: ["billing"], inNav: true },
   adminHome: { path: "/admin-console", title: "Administration", roles: ["admin"], inNav: true },
+  patients: { path: "/patients", title: "Patients", roles: STAFF_ROLES, inNav: true },
+  patientNew: { path: "/patients/new", title: "Register a patient", roles: STAFF_ROLES, inNav: false },
+  // The page sets the document title to the patient's name once the record is loaded.
+  patientDetail: { path: "/patients/:id(\\d+)", title: "Patient", roles: STAFF_ROLES, inNav: false },
   adminUsers: { path: "/admin-console/users", title: "Users", roles: ["admin"], inNav: true },
   adminAudit: { path: "/admin-console/audit", title: "Audit log", roles: ["admin"], inNav: true },
   adminStatus: { path: "/admin-console/status", title: "System status", roles: ["admin"], inNav: true },
@@ -81,5 +98,8 @@ export function canOpen(page: PageName, roles: readonly Role[]): boolean {
 export function navItemsFor(roles: readonly Role[]): NavItem[] {
   return (Object.keys(PAGES) as PageName[])
     .filter((name) => PAGES[name].inNav && canOpen(name, roles))
-    .map((name) => ({ name, path: PAGES[name].path, label: PAGES[name].title }));
+    .map((name) => {
+      const page: PageEntry = PAGES[name];
+      return { name, path: page.path, label: page.navLabel ?? page.title };
+    });
 }

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from ehr.models import AuditEvent, Patient, PatientVersion
 from tests.conftest import csrf_login
-from tests.factories import PatientFactory
+from tests.factories import CareTeamMemberFactory, PatientFactory
 from tests.support.servers import wait_until
 
 
@@ -30,6 +30,8 @@ def waiting_on_locks() -> int:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_edits_one_200_one_412_and_the_loser_changes_nothing(doctor, doctor2) -> None:
     patient = PatientFactory(registrar=doctor, city="Origin")
+    for clinician in (doctor, doctor2):  # access rule: clinicians edit patients in their care
+        CareTeamMemberFactory(patient=patient, member=clinician)
     clients = {}
     for username in ("dr-test", "dr-two"):
         client = APIClient(enforce_csrf_checks=True)
@@ -77,4 +79,4 @@ def test_concurrent_edits_one_200_one_412_and_the_loser_changes_nothing(doctor, 
     versions = list(PatientVersion.objects.filter(patient=patient).order_by("version"))
     assert [v.version for v in versions] == [1, 2]
     assert versions[1].reason == f"edit by {winner}"
-    assert AuditEvent.objects.filter(patient_id=patient.pk, action="update").count() == 1
+    assert AuditEvent.objects.filter(patient_id=patient.pk, action="update", entity_type="Patient").count() == 1

@@ -12,7 +12,7 @@ from django.db import connection
 from ehr import crypto
 from ehr.models import AuditEvent, Patient, PatientVersion
 from ehr.selectors import patient_identifiers_get, patient_search
-from tests.factories import PatientFactory
+from tests.factories import CareTeamMemberFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,7 @@ def test_hash_depends_on_the_search_key(settings) -> None:  # type: ignore[no-un
 
 def test_database_row_holds_neither_plaintext_nor_unkeyed_hash(doctor) -> None:
     patient = PatientFactory(registrar=doctor, national_id="PT-123456789", insurance_member_id="INS 777 888")
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     with connection.cursor() as cursor:
         cursor.execute("SELECT row_to_json(p)::text FROM ehr_patient p WHERE id = %s", [patient.pk])
         (row,) = cursor.fetchone()

@@ -18,7 +18,7 @@ from ehr.services.patients import (
     patient_register,
     patient_update,
 )
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import CareTeamMemberFactory, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +98,7 @@ def test_duplicate_override_registers_anyway(doctor) -> None:
 
 def test_no_duplicate_for_other_birth_date_or_entered_in_error_records(doctor) -> None:
     first = patient_register(actor=doctor, data=person())
+    CareTeamMemberFactory(patient=first, member=doctor)  # access rule: clinicians reach patients in their care
     patient_register(actor=doctor, data=person(birth_date=datetime.date(1986, 12, 10)))
     patient_mark_entered_in_error(actor=doctor, patient_id=first.pk, expected_version=1, reason="test record")
     # same person as ``first`` again: ``first`` is entered in error, the 1986 one has another birth date
@@ -131,6 +132,7 @@ def test_invalid_registration_names_the_field_and_writes_nothing(doctor, overrid
 
 def test_update_creates_a_version_with_changed_fields_and_an_audit_row(doctor) -> None:
     patient = patient_register(actor=doctor, data=person())
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     updated = patient_update(
         actor=doctor,
         patient_id=patient.pk,
@@ -147,6 +149,7 @@ def test_update_creates_a_version_with_changed_fields_and_an_audit_row(doctor) -
 
 def test_stale_update_raises_version_conflict_and_writes_nothing(doctor) -> None:
     patient = patient_register(actor=doctor, data=person())
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     patient_update(actor=doctor, patient_id=patient.pk, expected_version=1, changes={"city": "Paris"}, reason="a")
     before = audit_rows()
     with pytest.raises(VersionConflict) as caught:
@@ -158,19 +161,22 @@ def test_stale_update_raises_version_conflict_and_writes_nothing(doctor) -> None
     assert audit_rows() == before
 
 
-def test_update_rejects_unknown_and_read_only_fields(doctor) -> None:
+def test_update_rejects_unknown_and_read_only_fields(doctor, admin_user) -> None:
     patient = patient_register(actor=doctor, data=person())
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     with pytest.raises(InvalidPatientData) as caught:
         patient_update(
             actor=doctor, patient_id=patient.pk, expected_version=1, changes={"mrn": "X", "shoe": 1}, reason="x"
         )
     assert set(caught.value.fields) == {"mrn", "shoe"}
     with pytest.raises(PatientNotFound):
-        patient_update(actor=doctor, patient_id=999999, expected_version=1, changes={"city": "X"}, reason="x")
+        # an admin (demographics for any record): a clinician would get BreakGlassRequired for an unknown id
+        patient_update(actor=admin_user, patient_id=999999, expected_version=1, changes={"city": "X"}, reason="x")
 
 
 def test_entered_in_error_is_a_new_version_and_nothing_is_deleted(doctor) -> None:
     patient = patient_register(actor=doctor, data=person())
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     marked = patient_mark_entered_in_error(actor=doctor, patient_id=patient.pk, expected_version=1, reason="dup")
     assert (marked.status, marked.version) == ("entered-in-error", 2)
     assert Patient.objects.filter(pk=patient.pk).exists()
@@ -181,6 +187,8 @@ def test_entered_in_error_is_a_new_version_and_nothing_is_deleted(doctor) -> Non
 
 def test_history_returns_every_version_with_a_field_diff(doctor, nurse) -> None:
     patient = patient_register(actor=doctor, data=person())
+    for clinician in (doctor, nurse):  # access rule: clinicians reach patients in their care
+        CareTeamMemberFactory(patient=patient, member=clinician)
     patient_update(
         actor=nurse,
         patient_id=patient.pk,

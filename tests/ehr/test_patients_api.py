@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from ehr.models import AuditEvent, Patient, PatientVersion
 from tests.conftest import csrf_login
-from tests.factories import PatientFactory
+from tests.factories import CareTeamMemberFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -124,13 +124,15 @@ def test_malformed_json_is_400(dr: APIClient) -> None:
 
 def test_detail_has_etag_and_one_read_audit_row(dr: APIClient, doctor) -> None:
     patient = PatientFactory(registrar=doctor, national_id="PT-123456789")
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     audit = Audit()
     response = dr.get(f"{BASE}{patient.pk}/")
     assert response.status_code == 200
     assert response["ETag"] == '"1"'
     assert response.json()["national_id"] == "•••• 6789"
     assert audit.rows() == [("read", "Patient", "success")]
-    assert dr.get(f"{BASE}999999/").status_code == 404
+    # outside their care a clinician is refused (break-the-glass) whether or not the id exists: ids cannot be probed
+    assert dr.get(f"{BASE}999999/").json()["code"] == "break_glass_required"
 
 
 def test_patch_needs_if_match(dr: APIClient, doctor) -> None:
@@ -145,6 +147,7 @@ def test_patch_needs_if_match(dr: APIClient, doctor) -> None:
 
 def test_patch_with_current_etag_then_stale_etag(dr: APIClient, doctor) -> None:
     patient = PatientFactory(registrar=doctor)
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     audit = Audit()
     ok = send(dr, "patch", f"{BASE}{patient.pk}/", {"city": "Lisbon", "reason": "moved"}, HTTP_IF_MATCH='"1"')
     assert ok.status_code == 200, ok.json()
@@ -177,6 +180,7 @@ def test_patch_requires_a_reason_and_known_fields(dr: APIClient, doctor) -> None
 
 def test_history_lists_versions_with_actor_reason_and_diff(dr: APIClient, doctor) -> None:
     patient = PatientFactory(registrar=doctor, family_name="Lovelace")
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     send(dr, "patch", f"{BASE}{patient.pk}/", {"family_name": "King", "reason": "married"}, HTTP_IF_MATCH='"1"')
     audit = Audit()
     response = dr.get(f"{BASE}{patient.pk}/history/")
@@ -193,6 +197,7 @@ def test_history_lists_versions_with_actor_reason_and_diff(dr: APIClient, doctor
 
 def test_entered_in_error_via_api(dr: APIClient, doctor) -> None:
     patient = PatientFactory(registrar=doctor)
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     path = f"{BASE}{patient.pk}/entered-in-error/"
     response = send(dr, "post", path, {"reason": "registered twice"}, HTTP_IF_MATCH='"1"')
     assert response.status_code == 200
@@ -225,6 +230,7 @@ def test_search_is_constant_in_queries_and_audits_only_the_count(dr: APIClient, 
 
 def test_identifiers_for_clinicians_with_purpose_not_for_schedulers(dr: APIClient, doctor, scheduler) -> None:
     patient = PatientFactory(registrar=doctor, national_id="PT-123456789")
+    CareTeamMemberFactory(patient=patient, member=doctor)  # access rule: clinicians reach patients in their care
     path = f"{BASE}{patient.pk}/identifiers/"
     assert dr.get(path).status_code == 400  # purpose required
     audit = Audit()

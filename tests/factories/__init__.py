@@ -78,3 +78,59 @@ class PatientFactory(factory.Factory):
         if user is not None:
             kwargs["user_id"] = user.pk
         return patient_register(actor=registrar, data=PatientInput(**kwargs), allow_duplicate=allow_duplicate)
+
+
+class CareTeamMemberFactory(factory.Factory):
+    """A care-team membership made through the real service (``care_team_add``), by default by a fresh admin.
+
+    ``CareTeamMemberFactory(patient=p, member=doctor)``; the care-team role defaults to ``nurse`` for nurses and
+    ``visit-practitioner`` otherwise.
+    """
+
+    class Meta:
+        model = dict
+
+    reason = "test care relationship"
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
+        from ehr.services.access import care_team_add
+
+        patient = kwargs.pop("patient")
+        member = kwargs.pop("member")
+        manager = kwargs.pop("manager", None) or UserFactory(
+            roles=["admin"], organization=OrganizationFactory(name="Registrar Org")
+        )
+        role = kwargs.pop("role", None) or ("nurse" if member.roles == ["nurse"] else "visit-practitioner")
+        return care_team_add(actor=manager, patient_id=patient.pk, member_id=member.pk, role=role, **kwargs)
+
+
+def care_team_join(*, patient: Any, member: Any, role: str = "assigned-doctor") -> Any:
+    """Put ``member`` on ``patient``'s care team through the real service (``care_team_add``), as an admin would."""
+    from ehr.services.access import care_team_add
+
+    admin = UserFactory(roles=["admin"], organization=OrganizationFactory(name="Registrar Org"))
+    return care_team_add(
+        actor=admin, patient_id=patient.pk, member_id=member.pk, role=role, reason="test: treating clinician"
+    )
+
+
+class EncounterFactory(factory.Factory):
+    """An in-progress Encounter opened through the real service (``encounter_open``) by ``practitioner`` at one of
+    their locations. The practitioner must already be allowed to write the patient's record (see
+    ``care_team_join``). Returns the ``EncounterRef`` DTO."""
+
+    class Meta:
+        model = dict
+
+    modality = "virtual"
+    reason = "follow-up"
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
+        from ehr.services.clinical import encounter_open
+
+        practitioner = kwargs.pop("practitioner")
+        patient = kwargs.pop("patient")
+        location = kwargs.pop("location", None) or practitioner.locations.first()
+        return encounter_open(actor=practitioner, patient_id=patient.pk, location_id=location.pk, **kwargs)

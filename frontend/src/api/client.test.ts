@@ -2,17 +2,18 @@
 import { afterEach, describe, expect, it } from "vitest";
 
 import { ApiError, NETWORK_ERROR, api, buildUrl, readCookie, setFetch } from "./client";
+import { conflictVersion, duplicateCandidates } from "./endpoints";
 
 interface Seen {
   url: string;
   init: RequestInit | undefined;
 }
 
-function stubFetch(status: number, body: unknown, seen: Seen[] = []) {
+function stubFetch(status: number, body: unknown, seen: Seen[] = [], headers: Record<string, string> = {}) {
   setFetch(async (url, init) => {
     seen.push({ url, init });
     const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
-    return new Response(status === 204 ? null : text, { status });
+    return new Response(status === 204 ? null : text, { status, headers });
   });
   return seen;
 }
@@ -71,6 +72,44 @@ describe("api client", () => {
   it("returns undefined for 204", async () => {
     stubFetch(204, undefined);
     await expect(api.post("/api/v1/auth/logout/")).resolves.toBeUndefined();
+  });
+});
+
+describe("versioned calls (ETag / If-Match)", () => {
+  it("returns the body with the ETag header as received", async () => {
+    stubFetch(200, { id: 1, version: 3 }, [], { ETag: '"3"' });
+    await expect(api.versioned.get("/api/v1/ehr/patients/1/")).resolves.toEqual({ data: { id: 1, version: 3 }, etag: '"3"' });
+  });
+
+  it("gives a null etag when the answer has none", async () => {
+    stubFetch(201, { id: 2 });
+    await expect(api.versioned.post("/api/v1/ehr/patients/", {})).resolves.toEqual({ data: { id: 2 }, etag: null });
+  });
+
+  it("sends extra headers such as If-Match with a PATCH, and the CSRF token", async () => {
+    const seen = stubFetch(200, { id: 1, version: 4 }, [], { ETag: '"4"' });
+    document.cookie = "csrftoken=abc";
+    const result = await api.versioned.patch("/api/v1/ehr/patients/1/", { city: "Lisbon" }, { headers: { "If-Match": '"3"' } });
+    expect(result.etag).toBe('"4"');
+    expect(seen[0]?.init?.method).toBe("PATCH");
+    const headers = seen[0]?.init?.headers as Record<string, string>;
+    expect(headers["If-Match"]).toBe('"3"');
+    expect(headers["X-CSRFToken"]).toBe("abc");
+    expect(seen[0]?.init?.body).toBe('{"city":"Lisbon"}');
+  });
+
+  it("keeps the whole error body: the current version of a 412, the candidates of a 409", async () => {
+    stubFetch(412, { code: "version_conflict", detail: "Changed.", current_version: 5 });
+    const conflict = await api.patch("/api/v1/ehr/patients/1/", {}).catch((e: unknown) => e);
+    expect(conflict).toMatchObject({ status: 412, code: "version_conflict", body: { current_version: 5 } });
+    expect(conflictVersion(conflict)).toBe(5);
+    expect(duplicateCandidates(conflict)).toBeNull();
+
+    const candidate = { id: 9, mrn: "MRN00000009", name: "Ada Abbott", birth_date: "1985-03-02" };
+    stubFetch(409, { code: "duplicate_suspected", detail: "Maybe.", candidates: [candidate, { junk: true }] });
+    const duplicate = await api.post("/api/v1/ehr/patients/", {}).catch((e: unknown) => e);
+    expect(duplicateCandidates(duplicate)).toEqual([candidate]);
+    expect(conflictVersion(duplicate)).toBeNull();
   });
 });
 

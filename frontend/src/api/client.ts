@@ -4,7 +4,9 @@
  * - same-origin session cookie (credentials: "same-origin");
  * - every unsafe request carries X-CSRFToken, read from the csrftoken cookie at
  *   send time (Django rotates the token at login, so it is never cached);
- * - every non-2xx answer becomes an ApiError with the backend's {code, detail, fields}.
+ * - every non-2xx answer becomes an ApiError with the backend's {code, detail, fields} (and the whole body,
+ *   for errors that carry more, e.g. the candidates of a 409 or the current_version of a 412);
+ * - `requestVersioned` also returns the response's ETag, for records changed with If-Match.
  */
 import type { ApiErrorBody } from "./types";
 
@@ -15,14 +17,23 @@ export class ApiError extends Error {
   readonly code: string;
   readonly detail: string;
   readonly fields: FieldErrors;
+  /** The whole JSON error body (empty when there was none): members beyond code/detail/fields live here. */
+  readonly body: Readonly<Record<string, unknown>>;
 
-  constructor(status: number, code: string, detail: string, fields: FieldErrors = {}) {
+  constructor(
+    status: number,
+    code: string,
+    detail: string,
+    fields: FieldErrors = {},
+    body: Readonly<Record<string, unknown>> = {},
+  ) {
     super(detail || code);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.fields = fields;
+    this.body = body;
   }
 }
 
@@ -49,7 +60,16 @@ export interface RequestOptions {
   body?: unknown;
   /** Statuses other than 2xx whose JSON body is a normal answer (e.g. 503 from /health/). */
   acceptStatuses?: readonly number[];
+  /** Extra request headers, e.g. If-Match. */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
+}
+
+/** A record with the version tag the server sent along (`ETag`), to send back as `If-Match` when changing it. */
+export interface Versioned<T> {
+  data: T;
+  /** The ETag header exactly as received (e.g. `"3"`), or null when the answer had none. */
+  etag: string | null;
 }
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -83,9 +103,9 @@ function fallbackDetail(status: number): string {
   return `The request failed (HTTP ${status}).`;
 }
 
-export async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+async function send(method: string, path: string, options: RequestOptions): Promise<{ payload: unknown; response: Response }> {
   const upper = method.toUpperCase();
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
   let body: string | undefined;
   if (options.body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -110,7 +130,7 @@ export async function request<T>(method: string, path: string, options: RequestO
     throw new ApiError(0, NETWORK_ERROR, "Could not reach Consulta. Check your connection and try again.");
   }
 
-  if (response.status === 204) return undefined as T;
+  if (response.status === 204) return { payload: undefined, response };
 
   let payload: unknown = undefined;
   const text = await response.text();
@@ -123,7 +143,7 @@ export async function request<T>(method: string, path: string, options: RequestO
   }
 
   if (response.ok || options.acceptStatuses?.includes(response.status)) {
-    return payload as T;
+    return { payload, response };
   }
   if (isErrorBody(payload)) {
     throw new ApiError(
@@ -131,13 +151,35 @@ export async function request<T>(method: string, path: string, options: RequestO
       payload.code,
       typeof payload.detail === "string" ? payload.detail : fallbackDetail(response.status),
       payload.fields ?? {},
+      payload as Record<string, unknown>,
     );
   }
   throw new ApiError(response.status, `http_${response.status}`, fallbackDetail(response.status));
+}
+
+export async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const { payload } = await send(method, path, options);
+  return payload as T;
+}
+
+/** Like `request`, and also hands back the response's ETag (for reads and writes under If-Match). */
+export async function requestVersioned<T>(method: string, path: string, options: RequestOptions = {}): Promise<Versioned<T>> {
+  const { payload, response } = await send(method, path, options);
+  return { data: payload as T, etag: response.headers.get("ETag") };
 }
 
 export const api = {
   get: <T>(path: string, options?: Omit<RequestOptions, "body">) => request<T>("GET", path, options),
   post: <T>(path: string, body?: unknown, options?: Omit<RequestOptions, "body">) =>
     request<T>("POST", path, { ...options, body }),
+  patch: <T>(path: string, body?: unknown, options?: Omit<RequestOptions, "body">) =>
+    request<T>("PATCH", path, { ...options, body }),
+  /** Calls that also return the ETag: `api.versioned.get(…)` → `{data, etag}`. */
+  versioned: {
+    get: <T>(path: string, options?: Omit<RequestOptions, "body">) => requestVersioned<T>("GET", path, options),
+    post: <T>(path: string, body?: unknown, options?: Omit<RequestOptions, "body">) =>
+      requestVersioned<T>("POST", path, { ...options, body }),
+    patch: <T>(path: string, body?: unknown, options?: Omit<RequestOptions, "body">) =>
+      requestVersioned<T>("PATCH", path, { ...options, body }),
+  },
 };

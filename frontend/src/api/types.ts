@@ -27,3 +27,23 @@ export type ServiceCheck = Health["checks"]["database"];
 export type CeleryCheck = Health["checks"]["celery"];
 export type AuditAction = AuditEventRow["action"];
 export type AuditOutcome = AuditEventRow["outcome"];
+
+// Patients (ehr): search, registration (409 duplicate warning), record with ETag, If-Match changes (412), history.
+export type PatientSummary = Schemas["PatientSummary"];
+export type PatientSearchResult = Schemas["PatientSearchResult"];
+export type PatientDetail = Schemas["PatientDetail"];
+export type PatientWriteRequest = Schemas["PatientWriteRequest"];
+/** PATCH body: the changed fields and the reason (required by the API, though the "Patched" schema marks all optional). */
+export type PatientUpdateRequest = Schemas["PatchedPatientUpdateRequest"] & { reason: string };
+export type PatientHistory = Schemas["PatientHistory"];
+export type PatientHistoryEntry = Schemas["PatientHistoryEntry"];
+export type FieldChange = Schemas["FieldChange"];
+export type DuplicateCandidate = Schemas["DuplicateCandidate"];
+export type DuplicateSuspectedError = Schemas["DuplicateSuspectedError"];
+export type VersionConflictError = Schemas["VersionConflictError"];
+export type AdministrativeGender = PatientDetail["sex"];
+export type PatientStatus = PatientDetail["status"];
+
+/** One line of the patient's own "who opened my record" log, in plain language (`GET /api/v1/ehr/me/access-log/`). */
+export type AccessLogRow = Schemas["AccessLogEntry"];
+export type PaginatedAccessLogRowList = Schemas["PaginatedAccessLogEntryList"];

@@ -1,9 +1,16 @@
 import type { FetchLike } from "../api/client";
 import type {
+  AccessLogRow,
   AuditEventRow,
+  DuplicateCandidate,
+  FieldChange,
   Me,
+  PaginatedAccessLogRowList,
   PaginatedAuditEventRowList,
   PaginatedUserRowList,
+  PatientDetail,
+  PatientHistoryEntry,
+  PatientSummary,
   StreamEvent,
   UserRow,
 } from "../api/types";
@@ -19,6 +26,7 @@ export interface FakeRequest {
 export interface FakeReply {
   status: number;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 
 type Handler = (request: FakeRequest) => FakeReply | Promise<FakeReply>;
@@ -72,6 +80,75 @@ export function makeAuditEventRow(overrides: Partial<AuditEventRow> = {}): Audit
   };
 }
 
+export function makePatient(overrides: Partial<PatientDetail> = {}): PatientDetail {
+  const given = overrides.given_name ?? "Ada";
+  const family = overrides.family_name ?? "Abbott";
+  return {
+    id: 42,
+    mrn: "MRN00000042",
+    display_name: `${given} ${family}`,
+    given_name: given,
+    family_name: family,
+    birth_date: "1985-03-02",
+    sex: "female",
+    gender_identity: "",
+    phone: "+15550000042",
+    email: "ada@example.test",
+    address_line: "12 River Road",
+    city: "Springfield",
+    postal_code: "12345",
+    country: "US",
+    preferred_language: "en",
+    emergency_contact_name: "Ben Abbott",
+    emergency_contact_phone: "+15550005042",
+    national_id: "•••• 0042",
+    insurance_member_id: "•••• 0042",
+    user_id: null,
+    status: "active",
+    version: 1,
+    created_at: "2026-01-05T09:00:00Z",
+    updated_at: "2026-01-05T09:00:00Z",
+    ...overrides,
+  };
+}
+
+export function makeAccessLogRow(overrides: Partial<AccessLogRow> = {}): AccessLogRow {
+  return {
+    occurred_at: "2026-03-04T10:20:30Z",
+    who: "Sam Whitfield",
+    role: "Front desk",
+    what: "viewed your record",
+    purpose: "Your care",
+    emergency: false,
+    ...overrides,
+  };
+}
+
+/** The fields a PATCH may change (the API's PatientUpdateSerializer) and registration may set. */
+const PATIENT_WRITABLE = [
+  "given_name",
+  "family_name",
+  "birth_date",
+  "sex",
+  "gender_identity",
+  "phone",
+  "email",
+  "address_line",
+  "city",
+  "postal_code",
+  "country",
+  "preferred_language",
+  "emergency_contact_name",
+  "emergency_contact_phone",
+  "national_id",
+  "insurance_member_id",
+] as const;
+const PATIENT_IDENTIFIERS = ["national_id", "insurance_member_id"];
+const PATIENT_REQUIRED = ["given_name", "family_name", "birth_date", "sex"];
+const SEXES = ["male", "female", "other", "unknown"];
+/** The API's page size (AccessPagination). */
+export const ACCESS_LOG_PAGE_SIZE = 50;
+
 const AUDIT_PAGE_SIZE = 50;
 const AUDIT_ACTIONS = ["read", "create", "update", "entered_in_error", "export", "break_glass"];
 const AUDIT_OUTCOMES = ["success", "denied", "failed"];
@@ -89,6 +166,13 @@ export class FakeBackend {
   /** Newest first, as the API orders them. */
   auditEvents: AuditEventRow[] = [];
   events = new Map<string, StreamEvent[]>();
+  /** Patient records, as the API shows them (identifiers masked). */
+  patients: PatientDetail[] = [];
+  /** Patient id → versions, oldest first. */
+  patientHistory = new Map<number, PatientHistoryEntry[]>();
+  /** The signed-in patient's access log, newest first. */
+  accessLog: AccessLogRow[] = [];
+  private nextPatientId = 1000;
   csrfToken = "token-1";
   readonly requests: FakeRequest[] = [];
   private readonly overrides = new Map<string, Handler>();
@@ -100,6 +184,38 @@ export class FakeBackend {
 
   account(username: string, password: string, me: Me): void {
     this.accounts.set(username, { password, me });
+  }
+
+  /** Adds a record with its first version (as registration would), e.g. for a test's starting data. */
+  addPatient(patient: PatientDetail, registeredBy = "Alex Admin"): PatientDetail {
+    this.patients.push(patient);
+    const diff = PATIENT_WRITABLE.filter((name) => patient[name] !== "" && patient[name] !== null).map((name) => ({
+      field: name,
+      from: null,
+      to: patient[name],
+    }));
+    this.patientHistory.set(patient.id, [
+      {
+        version: 1,
+        changed_fields: diff.map((d) => d.field),
+        actor: { id: 1, display_name: registeredBy },
+        reason: "registration",
+        recorded_at: patient.created_at,
+        diff,
+      },
+    ]);
+    return patient;
+  }
+
+  /** Someone else changes a record (as another desk would): a new version, for conflict tests. */
+  changePatient(id: number, changes: Partial<PatientDetail>, by = "Jo Marchetti", reason = "Changed elsewhere"): PatientDetail {
+    const index = this.patients.findIndex((p) => p.id === id);
+    const before = this.patients[index];
+    if (!before) throw new Error(`no patient ${id}`);
+    const after = this.withNames({ ...before, ...changes, version: before.version + 1 });
+    this.patients[index] = after;
+    this.recordVersion(before, after, by, reason);
+    return after;
   }
 
   calls(route: string): FakeRequest[] {
@@ -122,7 +238,7 @@ export class FakeBackend {
     const reply = await handler(request);
     return new Response(reply.status === 204 || reply.body === undefined ? null : JSON.stringify(reply.body), {
       status: reply.status,
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...reply.headers },
     });
   };
 
@@ -185,6 +301,219 @@ export class FakeBackend {
     return { status: 200, body };
   }
 
+  private withNames(patient: PatientDetail): PatientDetail {
+    return { ...patient, display_name: `${patient.given_name} ${patient.family_name}` };
+  }
+
+  private recordVersion(before: PatientDetail, after: PatientDetail, by: string, reason: string): void {
+    const diff: FieldChange[] = PATIENT_WRITABLE.filter((name) => before[name] !== after[name]).map((name) => ({
+      field: name,
+      from: before[name] === "" ? null : before[name],
+      to: after[name] === "" ? null : after[name],
+    }));
+    const versions = this.patientHistory.get(after.id) ?? [];
+    versions.push({
+      version: after.version,
+      changed_fields: diff.map((d) => d.field),
+      actor: { id: this.me?.id ?? 1, display_name: by },
+      reason,
+      recorded_at: after.updated_at,
+      diff,
+    });
+    this.patientHistory.set(after.id, versions);
+  }
+
+  private static summary(patient: PatientDetail): PatientSummary {
+    const { id, mrn, display_name, birth_date, sex, status } = patient;
+    return { id, mrn, display_name, birth_date, sex, status };
+  }
+
+  /** Field checks of the API (a subset): required fields, choices, phone, email, date. */
+  private static patientFieldErrors(body: Record<string, unknown>, required: boolean): Record<string, string[]> {
+    const fields: Record<string, string[]> = {};
+    for (const name of Object.keys(body)) {
+      if (!(PATIENT_WRITABLE as readonly string[]).includes(name) && !["allow_duplicate", "reason", "user_id"].includes(name)) {
+        fields[name] = ["Unknown or read-only field."];
+      }
+    }
+    if (required) {
+      for (const name of PATIENT_REQUIRED) if (!body[name]) fields[name] = ["This field is required."];
+    }
+    const sex = body.sex;
+    if (sex !== undefined && sex !== "" && !SEXES.includes(String(sex))) fields.sex = [`"${String(sex)}" is not a valid choice.`];
+    for (const name of ["phone", "emergency_contact_phone"]) {
+      const value = body[name];
+      if (typeof value === "string" && value && !/^\+?[0-9]{6,15}$/.test(value.replace(/[\s().-]/g, ""))) {
+        fields[name] = ["Not a phone number (6 to 15 digits, optional leading +)."];
+      }
+    }
+    if (typeof body.email === "string" && body.email && !body.email.includes("@")) fields.email = ["Enter a valid email address."];
+    if (typeof body.birth_date === "string" && body.birth_date && !/^\d{4}-\d{2}-\d{2}$/.test(body.birth_date)) {
+      fields.birth_date = ["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."];
+    }
+    return fields;
+  }
+
+  private static invalid(fields: Record<string, string[]>): FakeReply {
+    return { status: 400, body: { code: "invalid", detail: "Some fields are not valid.", fields } };
+  }
+
+  private static stored(name: string, value: unknown): unknown {
+    if (PATIENT_IDENTIFIERS.includes(name)) {
+      const text = String(value ?? "").replace(/[\s-]/g, "").toUpperCase();
+      return text ? `•••• ${text.slice(-4)}` : null;
+    }
+    if (name === "phone" || name === "emergency_contact_phone") return String(value ?? "").replace(/[\s().-]/g, "");
+    if (name === "country") return String(value ?? "").toUpperCase();
+    return typeof value === "string" ? value.trim() : value;
+  }
+
+  private patientSearch(query: URLSearchParams): FakeReply {
+    const q = (query.get("q") ?? "").trim().toLowerCase();
+    const birthDate = query.get("birth_date") ?? "";
+    const mrn = (query.get("mrn") ?? "").trim().toUpperCase();
+    if (!q && !birthDate && !mrn && !query.get("identifier")) {
+      return FakeBackend.invalid({ q: ["Give a name, birth date, MRN or identifier to search by."] });
+    }
+    if (q && q.length < 2) return FakeBackend.invalid({ q: ["At least 2 characters."] });
+    if (mrn && !/^(MRN)?[0-9]{1,8}$/.test(mrn)) return FakeBackend.invalid({ mrn: ["This value does not match the required pattern."] });
+    const mrnFull = mrn ? `MRN${mrn.replace(/^MRN/, "").padStart(8, "0")}` : "";
+    const limit = Number(query.get("limit") ?? 25);
+    const results = this.patients
+      .filter(
+        (p) =>
+          (!q || q.split(/\s+/).every((word) => p.display_name.toLowerCase().includes(word))) &&
+          (!birthDate || p.birth_date === birthDate) &&
+          (!mrnFull || p.mrn === mrnFull) &&
+          (mrnFull || p.status === "active"),
+      )
+      .slice(0, limit)
+      .map(FakeBackend.summary);
+    return { status: 200, body: { results } };
+  }
+
+  private patientRegister(body: Record<string, unknown>): FakeReply {
+    const fields = FakeBackend.patientFieldErrors(body, true);
+    if (Object.keys(fields).length) return FakeBackend.invalid(fields);
+    if (!body.allow_duplicate) {
+      const name = `${String(body.given_name)} ${String(body.family_name)}`.trim().toLowerCase();
+      const candidates: DuplicateCandidate[] = this.patients
+        .filter((p) => p.status === "active" && p.birth_date === body.birth_date && p.display_name.toLowerCase() === name)
+        .map((p) => ({ id: p.id, mrn: p.mrn, name: p.display_name, birth_date: p.birth_date }));
+      if (candidates.length) {
+        return {
+          status: 409,
+          body: {
+            code: "duplicate_suspected",
+            detail: "This person may already be registered. Open the existing record, or register anyway.",
+            candidates,
+          },
+        };
+      }
+    }
+    const id = this.nextPatientId++;
+    const values: Partial<PatientDetail> = {};
+    for (const name of PATIENT_WRITABLE) {
+      if (body[name] !== undefined) (values as Record<string, unknown>)[name] = FakeBackend.stored(name, body[name]);
+    }
+    const now = new Date().toISOString();
+    const patient = this.withNames(
+      makePatient({
+        gender_identity: "",
+        phone: "",
+        email: "",
+        address_line: "",
+        city: "",
+        postal_code: "",
+        country: "",
+        preferred_language: "en",
+        emergency_contact_name: "",
+        emergency_contact_phone: "",
+        national_id: null,
+        insurance_member_id: null,
+        ...values,
+        id,
+        mrn: `MRN${String(id).padStart(8, "0")}`,
+        created_at: now,
+        updated_at: now,
+      }),
+    );
+    this.addPatient(patient, this.me?.display_name);
+    return { status: 201, body: patient, headers: { ETag: `"${patient.version}"` } };
+  }
+
+  private patientUpdate(id: number, request: FakeRequest): FakeReply {
+    const index = this.patients.findIndex((p) => p.id === id);
+    const before = this.patients[index];
+    if (!before) return { status: 404, body: { code: "not_found", detail: "No such patient." } };
+    const ifMatch = request.headers["If-Match"];
+    if (!ifMatch) return { status: 428, body: { code: "precondition_required", detail: "Send If-Match." } };
+    const match = /^"(\d+)"$/.exec(ifMatch);
+    if (!match) return { status: 400, body: { code: "invalid_if_match", detail: "If-Match must be one version ETag." } };
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const fields = FakeBackend.patientFieldErrors(body, false);
+    if (!body.reason || !String(body.reason).trim()) fields.reason = ["This field is required."];
+    if (Object.keys(fields).length) return FakeBackend.invalid(fields);
+    if (Number(match[1]) !== before.version) {
+      return {
+        status: 412,
+        body: {
+          code: "version_conflict",
+          detail: "The record changed since you read it. Reload it and apply your change again.",
+          current_version: before.version,
+        },
+      };
+    }
+    const after: PatientDetail = { ...before };
+    for (const name of PATIENT_WRITABLE) {
+      if (body[name] !== undefined) (after as Record<string, unknown>)[name] = FakeBackend.stored(name, body[name]);
+    }
+    if (PATIENT_WRITABLE.every((name) => after[name] === before[name])) {
+      return { status: 200, body: before, headers: { ETag: `"${before.version}"` } };
+    }
+    const updated = this.withNames({ ...after, version: before.version + 1, updated_at: new Date().toISOString() });
+    this.patients[index] = updated;
+    this.recordVersion(before, updated, this.me?.display_name ?? "Someone", String(body.reason).trim());
+    return { status: 200, body: updated, headers: { ETag: `"${updated.version}"` } };
+  }
+
+  private accessLogPage(query: URLSearchParams): FakeReply {
+    const pageNumber = Number(query.get("page") ?? 1);
+    const pages = Math.max(1, Math.ceil(this.accessLog.length / ACCESS_LOG_PAGE_SIZE));
+    if (!Number.isInteger(pageNumber) || pageNumber < 1 || pageNumber > pages) {
+      return { status: 404, body: { code: "not_found", detail: "Invalid page." } };
+    }
+    const link = (n: number) => `http://consulta.test/api/v1/ehr/me/access-log/?page=${n}`;
+    const body: PaginatedAccessLogRowList = {
+      count: this.accessLog.length,
+      next: pageNumber < pages ? link(pageNumber + 1) : null,
+      previous: pageNumber > 1 ? link(pageNumber - 1) : null,
+      results: this.accessLog.slice((pageNumber - 1) * ACCESS_LOG_PAGE_SIZE, pageNumber * ACCESS_LOG_PAGE_SIZE),
+    };
+    return { status: 200, body };
+  }
+
+  private patientRoute(request: FakeRequest): FakeReply | null {
+    const staff = ["practitioner", "nurse", "scheduler", "billing", "admin"];
+    const isStaff = this.me?.roles.some((role) => staff.includes(role)) ?? false;
+    const denied = { status: 403, body: { code: "permission_denied", detail: "You may not do this with this patient's record." } };
+    const route = `${request.method} ${request.path}`;
+    if (route === "GET /api/v1/ehr/patients/") return isStaff ? this.patientSearch(request.query) : denied;
+    if (route === "POST /api/v1/ehr/patients/") {
+      return isStaff ? this.patientRegister((request.body ?? {}) as Record<string, unknown>) : denied;
+    }
+    const detail = /^(GET|PATCH) \/api\/v1\/ehr\/patients\/(\d+)\/(history\/)?$/.exec(route);
+    if (!detail) return null;
+    if (!isStaff) return denied;
+    const id = Number(detail[2]);
+    const patient = this.patients.find((p) => p.id === id);
+    if (detail[1] === "PATCH" && !detail[3]) return this.patientUpdate(id, request);
+    if (detail[1] !== "GET") return null;
+    if (!patient) return { status: 404, body: { code: "not_found", detail: "No such patient." } };
+    if (detail[3]) return { status: 200, body: { results: this.patientHistory.get(id) ?? [] } };
+    return { status: 200, body: patient, headers: { ETag: `"${patient.version}"` } };
+  }
+
   private handle(request: FakeRequest): FakeReply {
     const notSignedIn = { status: 401, body: { code: "not_authenticated", detail: "Sign in first." } };
     if (this.unsafeWithoutCsrf(request)) {
@@ -229,6 +558,12 @@ export class FakeBackend {
           return { status: 403, body: { code: "permission_denied", detail: "You do not have permission to do that." } };
         }
         return this.auditEventList(request.query);
+      case "GET /api/v1/ehr/me/access-log/":
+        if (!this.me) return notSignedIn;
+        if (!this.me.roles.includes("patient")) {
+          return { status: 403, body: { code: "permission_denied", detail: "Only patients have an access log." } };
+        }
+        return this.accessLogPage(request.query);
       case "GET /api/v1/realtime/events/": {
         const stream = request.query.get("stream") ?? "";
         const after = Number(request.query.get("after") ?? 0);
@@ -238,6 +573,11 @@ export class FakeBackend {
           body: { stream, last_seq: all.at(-1)?.seq ?? 0, events: all.filter((e) => e.seq > after).slice(0, 500) },
         };
       }
+    }
+    if (request.path.startsWith("/api/v1/ehr/patients/")) {
+      if (!this.me) return notSignedIn;
+      const reply = this.patientRoute(request);
+      if (reply) return reply;
     }
     const userAction = /^POST \/api\/v1\/ehr\/users\/(\d+)\/(activate|deactivate)\/$/.exec(route);
     if (userAction) {
