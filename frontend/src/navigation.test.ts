@@ -70,6 +70,7 @@ describe("navigation table", () => {
       "/admin-console/users",
       "/admin-console/audit",
       "/admin-console/status",
+      "/admin-console/break-glass",
     ]);
   });
 

@@ -47,6 +47,7 @@ export const PAGES = {
   adminUsers: { path: "/admin-console/users", title: "Users", roles: ["admin"], inNav: true },
   adminAudit: { path: "/admin-console/audit", title: "Audit log", roles: ["admin"], inNav: true },
   adminStatus: { path: "/admin-console/status", title: "System status", roles: ["admin"], inNav: true },
+  adminBreakGlass: { path: "/admin-console/break-glass", title: "Emergency access", roles: ["admin"], inNav: true },
 } as const satisfies Record<string, PageEntry>;
 
 export type PageName = keyof typeof PAGES;

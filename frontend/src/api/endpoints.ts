@@ -1,13 +1,32 @@
 /** Typed calls to the backend, one function per endpoint the app uses. */
 import { ApiError, api, type Versioned } from "./client";
 import type {
+  Allergy,
+  AllergyCreateRequest,
   AuditAction,
   AuditOutcome,
+  BreakGlassGrant,
+  BreakGlassOutcome,
+  BreakGlassReviewStatus,
+  ChartSummary,
+  Condition,
+  ConditionCreateRequest,
   DuplicateCandidate,
+  Encounter,
+  EncounterCreateRequest,
+  EncounterList,
   Health,
   LoginRequest,
   Me,
+  Medication,
+  MedicationCreateRequest,
+  Note,
+  NoteList,
+  NoteSections,
+  Observation,
+  ObservationCreateRequest,
   PaginatedAccessLogRowList,
+  PaginatedBreakGlassGrantList,
   PaginatedAuditEventRowList,
   PaginatedUserRowList,
   PatientDetail,
@@ -15,6 +34,7 @@ import type {
   PatientSearchResult,
   PatientUpdateRequest,
   PatientWriteRequest,
+  RecordHistory,
   UserRow,
 } from "./types";
 
@@ -111,4 +131,76 @@ export const myRecord = {
   /** Patient: who opened my record, newest first (paginated). */
   accessLog: (params: { page?: number }, signal?: AbortSignal) =>
     api.get<PaginatedAccessLogRowList>("/api/v1/ehr/me/access-log/", { query: { ...params }, signal }),
+};
+
+const EHR = "/api/v1/ehr";
+
+/** True for the 403 that an emergency (break-the-glass) grant would lift. */
+export function isBreakGlassRequired(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 403 && error.code === "break_glass_required";
+}
+
+/** The kinds of chart records that share one API shape (list/create per patient, history per record). */
+export type ChartRecordKind = "conditions" | "allergies" | "medications" | "observations";
+
+export const chart = {
+  /** Active problems, allergies, active medications and the latest observation per code. */
+  summary: (patientId: number, signal?: AbortSignal) =>
+    api.get<ChartSummary>(`${EHR}/patients/${patientId}/summary/`, { signal }),
+  addCondition: (patientId: number, body: ConditionCreateRequest) =>
+    api.post<Condition>(`${EHR}/patients/${patientId}/conditions/`, body),
+  addAllergy: (patientId: number, body: AllergyCreateRequest) =>
+    api.post<Allergy>(`${EHR}/patients/${patientId}/allergies/`, body),
+  addMedication: (patientId: number, body: MedicationCreateRequest) =>
+    api.post<Medication>(`${EHR}/patients/${patientId}/medications/`, body),
+  addObservation: (patientId: number, body: ObservationCreateRequest) =>
+    api.post<Observation>(`${EHR}/patients/${patientId}/observations/`, body),
+  /** Every version of one record, oldest first, each with its diff against the previous one. */
+  history: (kind: ChartRecordKind | "encounters" | "notes", id: number, signal?: AbortSignal) =>
+    api.get<RecordHistory>(`${EHR}/${kind}/${id}/history/`, { signal }),
+};
+
+export const encounters = {
+  list: (patientId: number, signal?: AbortSignal) =>
+    api.get<EncounterList>(`${EHR}/patients/${patientId}/encounters/`, { signal }),
+  start: (patientId: number, body: EncounterCreateRequest) =>
+    api.post<Encounter>(`${EHR}/patients/${patientId}/encounters/`, body),
+  close: (encounterId: number) => api.post<Encounter>(`${EHR}/encounters/${encounterId}/close/`),
+  notes: (encounterId: number, signal?: AbortSignal) =>
+    api.get<NoteList>(`${EHR}/encounters/${encounterId}/notes/`, { signal }),
+  /** A new draft note (201 + ETag). */
+  addNote: (encounterId: number, sections: NoteSections = {}): Promise<Versioned<Note>> =>
+    api.versioned.post<Note>(`${EHR}/encounters/${encounterId}/notes/`, sections),
+};
+
+export const notes = {
+  get: (noteId: number, signal?: AbortSignal): Promise<Versioned<Note>> =>
+    api.versioned.get<Note>(`${EHR}/notes/${noteId}/`, { signal }),
+  /** Draft autosave: only the sections sent change. 412 `version_conflict` with `current_version` and `current`. */
+  saveDraft: (noteId: number, etag: string, sections: NoteSections): Promise<Versioned<Note>> =>
+    api.versioned.patch<Note>(`${EHR}/notes/${noteId}/`, sections, { headers: { "If-Match": etag } }),
+  sign: (noteId: number, etag: string): Promise<Versioned<Note>> =>
+    api.versioned.post<Note>(`${EHR}/notes/${noteId}/sign/`, undefined, { headers: { "If-Match": etag } }),
+  addAddendum: (noteId: number, text: string): Promise<Versioned<Note>> =>
+    api.versioned.post<Note>(`${EHR}/notes/${noteId}/addenda/`, { text }),
+};
+
+/** The note as it is now, from a 412 on a draft save; null for any other error. */
+export function draftConflict(error: unknown): { version: number; current: NoteSections } | null {
+  if (!(error instanceof ApiError) || error.status !== 412) return null;
+  const version = error.body.current_version;
+  const current = error.body.current;
+  if (typeof version !== "number" || typeof current !== "object" || current === null) return null;
+  return { version, current: current as NoteSections };
+}
+
+export const breakGlass = {
+  /** Clinicians (and admins, for reading only): an emergency grant for one patient; reason at least 20 characters. */
+  request: (patientId: number, reason: string) =>
+    api.post<BreakGlassGrant>(`${EHR}/patients/${patientId}/break-glass/`, { reason }),
+  /** Admin: the review queue, newest first. */
+  list: (params: { review_status?: BreakGlassReviewStatus; page?: number }, signal?: AbortSignal) =>
+    api.get<PaginatedBreakGlassGrantList>(`${EHR}/break-glass/`, { query: { ...params }, signal }),
+  review: (grantId: number, outcome: BreakGlassOutcome, note: string) =>
+    api.post<BreakGlassGrant>(`${EHR}/break-glass/${grantId}/review/`, { outcome, note }),
 };

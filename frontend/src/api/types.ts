@@ -47,3 +47,33 @@ export type PatientStatus = PatientDetail["status"];
 /** One line of the patient's own "who opened my record" log, in plain language (`GET /api/v1/ehr/me/access-log/`). */
 export type AccessLogRow = Schemas["AccessLogEntry"];
 export type PaginatedAccessLogRowList = Schemas["PaginatedAccessLogEntryList"];
+
+// Clinical record (ehr): chart summary, encounters, SOAP notes (draft autosave with If-Match), problems, allergies,
+// medications, observations, each with its version history.
+export type ChartSummary = Schemas["ChartSummary"];
+export type Condition = Schemas["Condition"];
+export type ConditionCreateRequest = Schemas["ConditionCreateRequest"];
+export type Allergy = Schemas["Allergy"];
+export type AllergyCreateRequest = Schemas["AllergyCreateRequest"];
+export type Criticality = Schemas["CriticalityEnum"];
+export type Medication = Schemas["Medication"];
+export type MedicationCreateRequest = Schemas["MedicationCreateRequest"];
+export type Observation = Schemas["Observation"];
+export type ObservationCreateRequest = Schemas["ObservationCreateRequest"];
+export type Encounter = Schemas["Encounter"];
+export type EncounterCreateRequest = Schemas["EncounterCreateRequest"];
+export type EncounterList = Schemas["EncounterList"];
+export type Modality = Schemas["ModalityEnum"];
+export type Note = Schemas["Note"];
+export type NoteList = Schemas["NoteList"];
+export type NoteSections = Schemas["NoteSections"];
+export type Addendum = Schemas["Addendum"];
+export type DraftConflictError = Schemas["DraftConflictError"];
+export type RecordHistory = Schemas["RecordHistory"];
+export type RecordHistoryEntry = Schemas["RecordHistoryEntry"];
+
+// Break-the-glass (emergency access) and its admin review.
+export type BreakGlassGrant = Schemas["BreakGlassGrant"];
+export type PaginatedBreakGlassGrantList = Schemas["PaginatedBreakGlassGrantList"];
+export type BreakGlassReviewStatus = Schemas["BreakGlassReviewStatusEnum"];
+export type BreakGlassOutcome = Schemas["BreakGlassOutcomeEnum"];

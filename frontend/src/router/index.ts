@@ -59,6 +59,7 @@ export const routes: RouteRecordRaw[] = [
       pageRoute("adminUsers", () => import("../pages/AdminUsersPage.vue")),
       pageRoute("adminAudit", () => import("../pages/AdminAuditPage.vue")),
       pageRoute("adminStatus", () => import("../pages/SystemStatusPage.vue")),
+      pageRoute("adminBreakGlass", () => import("../pages/AdminBreakGlassPage.vue")),
     ],
   },
   {

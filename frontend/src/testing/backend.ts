@@ -1,4 +1,5 @@
 import type { FetchLike } from "../api/client";
+import { FakeClinical } from "./clinicalBackend";
 import type {
   AccessLogRow,
   AuditEventRow,
@@ -172,6 +173,8 @@ export class FakeBackend {
   patientHistory = new Map<number, PatientHistoryEntry[]>();
   /** The signed-in patient's access log, newest first. */
   accessLog: AccessLogRow[] = [];
+  /** The clinical record and break-the-glass (chart, encounters, notes, grants). */
+  readonly clinical = new FakeClinical(() => this.me);
   private nextPatientId = 1000;
   csrfToken = "token-1";
   readonly requests: FakeRequest[] = [];
@@ -180,6 +183,11 @@ export class FakeBackend {
   /** Replaces one endpoint, e.g. on("POST /api/v1/auth/login/", () => ({status: 429, body: ...})). */
   on(route: string, handler: Handler): void {
     this.overrides.set(route, handler);
+  }
+
+  /** Removes an override set with `on`: the endpoint answers as the fake API again. */
+  off(route: string): void {
+    this.overrides.delete(route);
   }
 
   account(username: string, password: string, me: Me): void {
@@ -506,6 +514,8 @@ export class FakeBackend {
     if (!detail) return null;
     if (!isStaff) return denied;
     const id = Number(detail[2]);
+    const outside = this.clinical.patientAccess(id);
+    if (outside) return outside;
     const patient = this.patients.find((p) => p.id === id);
     if (detail[1] === "PATCH" && !detail[3]) return this.patientUpdate(id, request);
     if (detail[1] !== "GET") return null;
@@ -573,6 +583,11 @@ export class FakeBackend {
           body: { stream, last_seq: all.at(-1)?.seq ?? 0, events: all.filter((e) => e.seq > after).slice(0, 500) },
         };
       }
+    }
+    if (request.path.startsWith("/api/v1/ehr/")) {
+      if (!this.me) return notSignedIn;
+      const reply = this.clinical.handle(request);
+      if (reply) return reply;
     }
     if (request.path.startsWith("/api/v1/ehr/patients/")) {
       if (!this.me) return notSignedIn;
