@@ -39,7 +39,9 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.production \
 
 # Run as an unprivileged user with a fixed uid (for volume permissions and PodSecurity-style policies). The code and
 # collected static files stay owned by root, so the application cannot modify itself.
-RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin consulta
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin consulta \
+    && mkdir -p /var/lib/consulta/documents && chown consulta:consulta /var/lib/consulta/documents
+# Uploaded documents (a named volume in compose.yaml); the only path the application writes to.
 USER consulta
 
 EXPOSE 8000

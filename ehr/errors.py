@@ -156,3 +156,30 @@ class DraftConflict(VersionConflict):
     def __init__(self, current_version: int, current: dict[str, str]) -> None:
         super().__init__(current_version)
         self.current = current
+
+
+# --- Documents (ehr.services.documents) -------------------------------------------------------------------------
+
+
+class DocumentTooLarge(EhrError):
+    """The upload is larger than ``DOCUMENT_MAX_BYTES`` (found while streaming it); nothing was kept."""
+
+    code = "file_too_large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+class UnsupportedDocumentType(EhrError):
+    """The bytes are not PDF, PNG, JPEG or UTF-8 text, or the file name's extension or the declared content type
+    says something else than the bytes do. Nothing was kept."""
+
+    code = "unsupported_file_type"
+
+
+class DocumentContentUnavailable(EhrError):
+    """The stored file of a document is missing or no longer matches its SHA-256 (storage damaged or tampered
+    with). Nothing was served; operators restore it from backup (docs/documents.md)."""
+
+    code = "document_content_unavailable"

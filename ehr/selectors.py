@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.db.models import F, Model, Prefetch, Q, QuerySet, Value
@@ -28,7 +29,7 @@ from ehr.dto import (
     RecordHistoryEntry,
     to_dto,
 )
-from ehr.errors import PatientNotFound
+from ehr.errors import DocumentContentUnavailable, PatientNotFound
 from ehr.models import (
     AllergyIntolerance,
     AuditAction,
@@ -37,6 +38,10 @@ from ehr.models import (
     ClinicalNoteVersion,
     Condition,
     ConditionClinicalStatus,
+    DocumentReference,
+    DocumentReferenceVersion,
+    DocumentStatus,
+    DocumentType,
     Encounter,
     EncounterStatus,
     EncounterVersion,
@@ -57,6 +62,7 @@ from ehr.models.clinical import ClinicalVersion
 from ehr.services.audit import audit_record
 from ehr.services.clinical._common import authorise_patient, authorise_record
 from ehr.services.clinical.records import KINDS as RECORD_KINDS
+from ehr.services.documents import DocumentRef, document_dto, stored_path
 from ehr.versioning import history_entries
 
 
@@ -680,3 +686,77 @@ def patient_seen_at_actor_clinic(actor: User, patient_id: int) -> bool:
         .exclude(status=EncounterStatus.ENTERED_IN_ERROR)
         .exists()
     )
+
+
+# --- Documents --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentContent:
+    """An open, verified file of a document (the caller streams and closes it) with the document's metadata."""
+
+    document: DocumentRef
+    file: BinaryIO
+
+
+_DOCUMENT_PURPOSES = frozenset({"treatment", "payment", "operations", "registration", "patient_request"})
+
+
+def document_list(
+    *, actor: User, patient_id: int, include_entered_in_error: bool = False, request: HttpRequest | None = None
+) -> list[DocumentRef]:
+    """A patient's documents (metadata only, never the bytes or the storage key), newest first; entered-in-error
+    ones only when asked. Three queries + one ``read`` audit row. Callers: clinicians; the patient themselves."""
+    _readable_patient(actor=actor, patient_id=patient_id, request=request)
+    rows = DocumentReference.objects.filter(patient_id=patient_id).select_related("uploaded_by")
+    if not include_entered_in_error:
+        rows = rows.exclude(status=DocumentStatus.ENTERED_IN_ERROR)
+    result = [document_dto(row) for row in rows.order_by("-created_at", "-id")[:1000]]
+    _audit_clinical_read(
+        actor=actor, patient_id=patient_id, entity_type="DocumentReference", entity_id="", request=request,
+        count=len(result),
+    )  # fmt: skip
+    return result
+
+
+def document_content_open(
+    *, actor: User, document_id: int, purpose: str = "", request: HttpRequest | None = None
+) -> DocumentContent:
+    """The bytes of one document, opened for streaming after the access check (``READ_CLINICAL``; an
+    ``id-document`` also needs ``READ_IDENTIFIERS``) and after verifying them against the stored SHA-256; one
+    ``read`` audit row with ``purpose`` (default ``treatment``, or ``patient_request`` for the patient themselves).
+    Raises ``AccessDenied``, ``ClinicalRecordNotFound``, ``DocumentContentUnavailable`` (file missing or altered).
+    Callers: clinicians; the patient themselves (not for identity documents, as for identifiers)."""
+    patient_id = authorise_record(
+        actor=actor, model=DocumentReference, kind="DocumentReference", record_id=document_id,
+        action=PatientAction.READ_CLINICAL, request=request,
+    )  # fmt: skip
+    row = DocumentReference.objects.select_related("uploaded_by", "patient").get(pk=document_id)
+    if row.type == DocumentType.ID_DOCUMENT:
+        patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.READ_IDENTIFIERS, request=request)
+    if purpose not in _DOCUMENT_PURPOSES:
+        purpose = "patient_request" if row.patient.user_id == actor.pk else "treatment"
+    try:
+        handle = stored_path(row.storage_key).open("rb")
+    except FileNotFoundError:
+        raise DocumentContentUnavailable(f"document {document_id}: stored file missing") from None
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+        digest.update(chunk)
+    if digest.hexdigest() != row.sha256:
+        handle.close()
+        raise DocumentContentUnavailable(f"document {document_id}: stored file does not match its SHA-256")
+    handle.seek(0)
+    try:
+        audit_record(
+            actor=actor, action=AuditAction.READ, entity_type="DocumentReference", entity_id=document_id,
+            patient_id=patient_id, purpose=purpose, request=request, channel=_patient_channel(request),
+            detail={"view": "content", "size_bytes": row.size_bytes},
+        )  # fmt: skip
+    except BaseException:
+        handle.close()
+        raise
+    return DocumentContent(document=document_dto(row), file=handle)
+
+
+_HISTORIES["DocumentReference"] = (DocumentReference, DocumentReferenceVersion)

@@ -248,3 +248,10 @@ LOGGING = {
     # SQL with its parameters (PHI) is logged at DEBUG; never let a LOG_LEVEL=DEBUG run print it.
     "loggers": {"daphne": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
 }
+
+# Documents of the clinical record (docs/documents.md): the files live outside the database under this directory,
+# at paths derived only from a random key, and are served only by the access-checked content endpoint (never as
+# static or media files). Production must point it at persistent storage that is backed up with the database
+# (compose.yaml mounts the `documents` volume there).
+DOCUMENT_STORAGE_ROOT = env.path("DOCUMENT_STORAGE_ROOT", default=BASE_DIR / ".data" / "documents")
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)

@@ -33,3 +33,6 @@ AUDIT_CHAIN_KEY = AUDIT_CHAIN_KEY or f"audit-chain:{SECRET_KEY}"  # noqa: F405 -
 # Required, no defaults: losing or changing these makes encrypted identifiers unreadable / unsearchable.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 SEARCH_HASH_KEY = env.str("SEARCH_HASH_KEY")
+
+# Patient documents live on a volume of their own; no silent fallback to a path inside the image.
+DOCUMENT_STORAGE_ROOT = env.path("DOCUMENT_STORAGE_ROOT")

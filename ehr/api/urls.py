@@ -21,6 +21,12 @@ from ehr.api.clinical import (
     NoteListApi,
     NoteSignApi,
 )
+from ehr.api.documents import (
+    DocumentContentApi,
+    DocumentEnteredInErrorApi,
+    DocumentHistoryApi,
+    PatientDocumentListApi,
+)
 from ehr.api.patients import (
     PatientDetailApi,
     PatientEnteredInErrorApi,
@@ -60,6 +66,15 @@ urlpatterns = [
     path("notes/<int:note_id>/sign/", NoteSignApi.as_view(), name="ehr-note-sign"),
     path("notes/<int:note_id>/addenda/", NoteAddendumApi.as_view(), name="ehr-note-addenda"),
     path("notes/<int:record_id>/history/", NoteHistoryApi.as_view(), name="ehr-note-history"),
+    # Documents (docs/documents.md)
+    path("patients/<int:patient_id>/documents/", PatientDocumentListApi.as_view(), name="ehr-document-list"),
+    path("documents/<int:document_id>/content/", DocumentContentApi.as_view(), name="ehr-document-content"),
+    path(
+        "documents/<int:document_id>/entered-in-error/",
+        DocumentEnteredInErrorApi.as_view(),
+        name="ehr-document-entered-in-error",
+    ),
+    path("documents/<int:record_id>/history/", DocumentHistoryApi.as_view(), name="ehr-document-history"),
 ]
 for _plural, (_list, _detail, _eie, _history) in RECORD_APIS.items():
     urlpatterns += [

@@ -23,6 +23,13 @@ from ehr.models.clinical import (
     ObservationVersion,
     VerificationStatus,
 )
+from ehr.models.documents import (
+    DocumentContentType,
+    DocumentReference,
+    DocumentReferenceVersion,
+    DocumentStatus,
+    DocumentType,
+)
 from ehr.models.identity import Location, Organization, Role, User
 from ehr.models.patient import AdministrativeGender, Patient, PatientStatus, PatientVersion
 
@@ -43,6 +50,11 @@ __all__ = [
     "Condition",
     "ConditionClinicalStatus",
     "ConditionVersion",
+    "DocumentContentType",
+    "DocumentReference",
+    "DocumentReferenceVersion",
+    "DocumentStatus",
+    "DocumentType",
     "Encounter",
     "EncounterModality",
     "EncounterStatus",

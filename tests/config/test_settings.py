@@ -12,6 +12,7 @@ GOOD_KEY = "k" * 20 + "-production-secret-for-settings-test-0123456789"
 IDENTIFIER_KEYS = {
     "FIELD_ENCRYPTION_KEYS": "c2V0dGluZ3MtdGVzdC1maWVsZC1rZXktMDAwMDAwMDA=",
     "SEARCH_HASH_KEY": "settings-test-search-hash-key",
+    "DOCUMENT_STORAGE_ROOT": "/var/lib/consulta/documents",
 }
 
 
@@ -53,7 +54,7 @@ def test_production_settings_start_with_required_env_and_debug_off() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_production_settings_refuse_to_start_without_identifier_keys() -> None:
+def test_production_settings_refuse_to_start_without_keys_or_document_storage() -> None:
     required = {"DJANGO_SECRET_KEY": GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "consulta.example"}
     for missing in IDENTIFIER_KEYS:
         present = {name: value for name, value in IDENTIFIER_KEYS.items() if name != missing}

@@ -238,6 +238,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ehr/documents/{document_id}/content/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The document's bytes, as an attachment, with the sniffed content type; audited as a read with its purpose. */
+        get: operations["documents_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ehr/documents/{document_id}/entered-in-error/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Mark a document uploaded by mistake (If-Match, reason). Nothing is deleted; the default list hides it. */
+        post: operations["documents_mark_entered_in_error"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ehr/documents/{record_id}/history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every version of a DocumentReference. */
+        get: operations["documents_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ehr/encounters/{encounter_id}/close/": {
         parameters: {
             query?: never;
@@ -571,6 +622,30 @@ export interface paths {
         get: operations["conditions_list"];
         put?: never;
         post: operations["conditions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ehr/patients/{patient_id}/documents/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description A patient's documents (metadata only), and uploading one (multipart: ``file``, ``type``, ``title``,
+         *     ``encounter_id``?).
+         */
+        get: operations["documents_list"];
+        put?: never;
+        /**
+         * @description A patient's documents (metadata only), and uploading one (multipart: ``file``, ``type``, ``title``,
+         *     ``encounter_id``?).
+         */
+        post: operations["documents_upload"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1003,6 +1078,45 @@ export interface components {
         CriticalityEnum: "low" | "high" | "unable-to-assess";
         Csrf: {
             csrfToken: string;
+        };
+        Document: {
+            id: number;
+            patient_id: number;
+            encounter_id: number | null;
+            type: components["schemas"]["TypeEnum"];
+            title: string;
+            /** @description Sniffed from the bytes, not taken from the client. */
+            content_type: string;
+            size_bytes: number;
+            sha256: string;
+            original_filename: string;
+            uploaded_by_id: number;
+            uploaded_by_display_name: string;
+            status: components["schemas"]["DocumentStatusEnum"];
+            version: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        DocumentList: {
+            results: components["schemas"]["Document"][];
+        };
+        /**
+         * @description * `current` - Current
+         *     * `entered-in-error` - Entered in error
+         * @enum {string}
+         */
+        DocumentStatusEnum: "current" | "entered-in-error";
+        DocumentUploadRequest: {
+            /**
+             * Format: binary
+             * @description PDF, PNG, JPEG or UTF-8 text; at most DOCUMENT_MAX_BYTES.
+             */
+            file?: string;
+            type: components["schemas"]["TypeEnum"];
+            title: string;
+            encounter_id?: number | null;
         };
         /** @description 412 on a stale draft save: the note as it is now, so the editor can merge and save again with the new ETag. */
         DraftConflictError: {
@@ -1543,6 +1657,17 @@ export interface components {
             current_status: string;
             target_status: string;
         };
+        /**
+         * @description * `clinical-note` - Clinical note
+         *     * `lab-report` - Lab report
+         *     * `imaging` - Imaging
+         *     * `referral` - Referral
+         *     * `consent` - Consent
+         *     * `id-document` - Identity document
+         *     * `other` - Other
+         * @enum {string}
+         */
+        TypeEnum: "clinical-note" | "lab-report" | "imaging" | "referral" | "consent" | "id-document" | "other";
         UserRow: {
             readonly id: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
@@ -2299,6 +2424,196 @@ export interface operations {
         };
     };
     conditions_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                record_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordHistory"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    documents_content: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Why the document is opened (audited). Default: treatment, or patient_request for the patient.
+                 *
+                 *     * `treatment` - Treatment
+                 *     * `payment` - Payment / insurance
+                 *     * `operations` - Healthcare operations
+                 *     * `registration` - Registration / identity check
+                 *     * `patient_request` - Requested by the patient
+                 */
+                purpose?: "treatment" | "payment" | "operations" | "registration" | "patient_request";
+            };
+            header?: never;
+            path: {
+                document_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file (attachment). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    documents_mark_entered_in_error: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version the change is based on, e.g. "3". */
+                "If-Match": string;
+            };
+            path: {
+                document_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnteredInErrorRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Document"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransitionError"];
+                };
+            };
+            412: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionConflictError"];
+                };
+            };
+            428: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    documents_history: {
         parameters: {
             query?: never;
             header?: never;
@@ -3999,6 +4314,131 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    documents_list: {
+        parameters: {
+            query?: {
+                /** @description Also list records entered in error. */
+                include_entered_in_error?: boolean;
+            };
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    documents_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["DocumentUploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Document"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            413: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            415: {
                 headers: {
                     /** @description Version of the record, e.g. "3". */
                     ETag?: string;
