@@ -67,8 +67,9 @@ from ehr.versioning import history_entries
 
 
 def user_get_me(*, user_id: int) -> User:
-    """The signed-in user with organization and locations loaded (one query for the user, one for locations)."""
-    return User.objects.select_related("organization").prefetch_related("locations").get(pk=user_id)
+    """The signed-in user with organization, own patient record (if any) and locations loaded (one query for the
+    user, one for locations)."""
+    return User.objects.select_related("organization", "patient_record").prefetch_related("locations").get(pk=user_id)
 
 
 def user_list(*, search: str = "") -> QuerySet[User]:

@@ -36,6 +36,7 @@ class MeSerializer(serializers.ModelSerializer[User]):
     organization = OrganizationRefSerializer(allow_null=True)
     locations = LocationRefSerializer(many=True)
     session = serializers.SerializerMethodField()
+    patient_id = serializers.SerializerMethodField(help_text="The signed-in person's own patient record, if any.")
 
     class Meta:
         model = User
@@ -51,7 +52,12 @@ class MeSerializer(serializers.ModelSerializer[User]):
             "organization",
             "locations",
             "session",
+            "patient_id",
         ]
+
+    def get_patient_id(self, user: User) -> int | None:
+        record = getattr(user, "patient_record", None)
+        return record.pk if record is not None else None
 
     def get_session(self, user: User) -> str:
         key = self.context["request"].session.session_key

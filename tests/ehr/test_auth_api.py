@@ -130,3 +130,13 @@ def test_failed_and_locked_out_sign_ins_log_neither_username_nor_address(api: AP
     messages = [r.getMessage() for r in caplog.records]
     assert any("Locking out client " in m for m in messages)  # the lockout was logged...
     assert not any("dr-test" in m or "203.0.113.9" in m for m in messages)  # ...naming nobody
+
+
+def test_me_names_the_patients_own_record_and_none_for_staff(api: APIClient, doctor) -> None:
+    from tests.factories import PatientFactory
+
+    record = PatientFactory(user=UserFactory(username="pt-with-record", roles=["patient"]))
+    me = csrf_login(api, "pt-with-record").json()
+    assert me["patient_id"] == record.pk
+    staff = APIClient(enforce_csrf_checks=True)
+    assert csrf_login(staff, "dr-test").json()["patient_id"] is None

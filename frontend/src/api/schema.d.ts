@@ -1239,6 +1239,8 @@ export interface components {
             organization: components["schemas"]["OrganizationRef"] | null;
             locations: components["schemas"]["LocationRef"][];
             readonly session: string;
+            /** @description The signed-in person's own patient record, if any. */
+            readonly patient_id: number | null;
         };
         Medication: {
             id: number;

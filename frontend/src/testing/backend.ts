@@ -45,6 +45,7 @@ export function makeMe(overrides: Partial<Me> = {}): Me {
     organization: { id: 1, name: "Harbour Clinic" },
     locations: [{ id: 3, name: "Harbour Clinic — Main St", timezone: "Europe/Lisbon" }],
     session: "sess-here",
+    patient_id: null,
     ...overrides,
   };
 }
