@@ -1,5 +1,5 @@
 /** Vocabularies and local storage helpers of the clinical chart (labels for people, the vital signs the API takes). */
-import type { BreakGlassGrant, Criticality, Modality, NoteSections } from "./api/types";
+import type { BreakGlassGrant, Criticality, DocumentType, Modality, NoteSections } from "./api/types";
 
 /** The LOINC codes the API accepts for observations, with their one UCUM unit (ehr/codes.py). */
 export interface VitalSignCode {
@@ -38,6 +38,16 @@ export const CRITICALITY_LABELS: Record<Criticality, string> = {
   low: "Low risk",
   high: "High risk",
   "unable-to-assess": "Criticality unknown",
+};
+
+export const DOCUMENT_TYPE_LABELS: Record<DocumentType, string> = {
+  "clinical-note": "Clinical note",
+  "lab-report": "Lab report",
+  imaging: "Imaging",
+  referral: "Referral",
+  consent: "Consent",
+  "id-document": "Identity document",
+  other: "Other",
 };
 
 export const MODALITY_LABELS: Record<Modality, string> = {

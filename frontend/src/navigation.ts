@@ -29,6 +29,7 @@ export const STAFF_ROLES = ["practitioner", "nurse", "scheduler", "billing", "ad
 // The nav lists pages in this order, so a page meant to follow each role's home comes after all the homes.
 export const PAGES = {
   patientHome: { path: "/patient", title: "My health", roles: ["patient"], inNav: true },
+  patientRecord: { path: "/patient/record", title: "My record", roles: ["patient"], inNav: true },
   patientAccessLog: {
     path: "/patient/access-log",
     title: "Who opened my record",

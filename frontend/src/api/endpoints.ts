@@ -11,6 +11,7 @@ import type {
   ChartSummary,
   Condition,
   ConditionCreateRequest,
+  DocumentList,
   DuplicateCandidate,
   Encounter,
   EncounterCreateRequest,
@@ -158,6 +159,14 @@ export const chart = {
   /** Every version of one record, oldest first, each with its diff against the previous one. */
   history: (kind: ChartRecordKind | "encounters" | "notes", id: number, signal?: AbortSignal) =>
     api.get<RecordHistory>(`${EHR}/${kind}/${id}/history/`, { signal }),
+};
+
+export const documents = {
+  /** A patient's documents (patients may list their own). */
+  list: (patientId: number, signal?: AbortSignal) =>
+    api.get<DocumentList>(`${EHR}/patients/${patientId}/documents/`, { signal }),
+  /** Where the browser downloads a document's bytes (`Content-Disposition: attachment` with the original name). */
+  contentUrl: (documentId: number) => `${EHR}/documents/${documentId}/content/`,
 };
 
 export const encounters = {

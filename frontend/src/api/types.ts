@@ -72,6 +72,11 @@ export type DraftConflictError = Schemas["DraftConflictError"];
 export type RecordHistory = Schemas["RecordHistory"];
 export type RecordHistoryEntry = Schemas["RecordHistoryEntry"];
 
+// Documents (ehr): a patient's uploaded files; the bytes come from the content URL.
+export type Document = Schemas["Document"];
+export type DocumentList = Schemas["DocumentList"];
+export type DocumentType = Document["type"];
+
 // Break-the-glass (emergency access) and its admin review.
 export type BreakGlassGrant = Schemas["BreakGlassGrant"];
 export type PaginatedBreakGlassGrantList = Schemas["PaginatedBreakGlassGrantList"];

@@ -48,6 +48,7 @@ export const routes: RouteRecordRaw[] = [
     children: [
       { path: "", name: "root", component: RoleHomeRedirect },
       pageRoute("patientHome", () => import("../pages/PatientHomePage.vue")),
+      pageRoute("patientRecord", () => import("../pages/PatientRecordPage.vue")),
       pageRoute("patientAccessLog", () => import("../pages/AccessLogPage.vue")),
       pageRoute("clinicHome", () => import("../pages/ClinicHomePage.vue")),
       pageRoute("schedulingHome", () => import("../pages/SchedulingHomePage.vue")),

@@ -6,6 +6,7 @@ import type {
   Allergy,
   BreakGlassGrant,
   Condition,
+  Document,
   Encounter,
   FieldChange,
   Me,
@@ -51,6 +52,7 @@ export class FakeClinical {
   encounters: Encounter[] = [];
   notes: Note[] = [];
   grants: BreakGlassGrant[] = [];
+  documents: Document[] = [];
   /** Patient ids outside the signed-in clinician's care: 403 `break_glass_required` until they hold a grant. */
   outsideCare = new Set<number>();
   /** Patient ids the signed-in user may not open at all: 403 `permission_denied`. */
@@ -120,6 +122,31 @@ export class FakeClinical {
     };
     this.conditions.push(row);
     this.record("conditions", row as unknown as AnyRecord, null, "created");
+    return row;
+  }
+
+  addDocument(patientId: number, overrides: Partial<Document> = {}): Document {
+    const me = this.actor();
+    const now = this.now();
+    const row: Document = {
+      id: this.id(),
+      patient_id: patientId,
+      encounter_id: null,
+      type: "clinical-note",
+      title: "Document",
+      content_type: "application/pdf",
+      size_bytes: 16,
+      sha256: "0".repeat(64),
+      original_filename: "document.pdf",
+      uploaded_by_id: me.id,
+      uploaded_by_display_name: me.display_name,
+      status: "current",
+      version: 1,
+      created_at: now,
+      updated_at: now,
+      ...overrides,
+    };
+    this.documents.push(row);
     return row;
   }
 
@@ -368,7 +395,7 @@ export class FakeClinical {
     const me = this.who();
     let m: RegExpExecArray | null;
 
-    if ((m = /^(GET|POST) \/api\/v1\/ehr\/patients\/(\d+)\/(summary|conditions|allergies|medications|observations|encounters|break-glass)\/$/.exec(route))) {
+    if ((m = /^(GET|POST) \/api\/v1\/ehr\/patients\/(\d+)\/(summary|documents|conditions|allergies|medications|observations|encounters|break-glass)\/$/.exec(route))) {
       const patientId = Number(m[2]);
       if (m[3] === "break-glass") {
         if (m[1] !== "POST") return null;
@@ -390,6 +417,8 @@ export class FakeClinical {
         switch (m[3]) {
           case "summary":
             return this.summary(patientId);
+          case "documents":
+            return { status: 200, body: { results: this.documents.filter((d) => d.patient_id === patientId) } };
           case "encounters":
             return { status: 200, body: { results: this.encounters.filter((e) => e.patient_id === patientId) } };
           default:
