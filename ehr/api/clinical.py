@@ -63,6 +63,7 @@ from ehr.services.clinical import (
     clinical_note_save_draft,
     clinical_note_sign,
     encounter_close,
+    encounter_mark_entered_in_error,
     encounter_open,
 )
 from ehr.services.clinical.records import (
@@ -183,6 +184,28 @@ class EncounterCloseApi(APIView):
     def post(self, request: Request, encounter_id: int) -> Response:
         with clinical_errors():
             encounter = encounter_close(actor=_actor(request), encounter_id=encounter_id, request=request._request)
+        return _etag(Response(EncounterSerializer(encounter).data), encounter.version)
+
+
+class EncounterEnteredInErrorApi(APIView):
+    """Mark an encounter entered in error (If-Match and a reason); nothing is deleted."""
+
+    @extend_schema(
+        operation_id="encounters_mark_entered_in_error",
+        request=EnteredInErrorSerializer,
+        responses={200: EncounterSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, encounter_id: int) -> Response:
+        expected = _expected_version(request)
+        body = _form(EnteredInErrorSerializer, request)
+        with clinical_errors():
+            encounter = encounter_mark_entered_in_error(
+                actor=_actor(request),
+                encounter_id=encounter_id,
+                expected_version=expected,
+                reason=body["reason"],
+                request=request._request,
+            )
         return _etag(Response(EncounterSerializer(encounter).data), encounter.version)
 
 

@@ -16,7 +16,12 @@ from django.http import HttpRequest
 
 from ehr.dto import AllergyRef, ConditionRef, MedicationRef, ObservationRef
 from ehr.models import User
-from ehr.services.clinical.encounters import encounter_close, encounter_open, encounter_transition
+from ehr.services.clinical.encounters import (
+    encounter_close,
+    encounter_mark_entered_in_error,
+    encounter_open,
+    encounter_transition,
+)
 from ehr.services.clinical.notes import (
     clinical_note_add,
     clinical_note_addendum,
@@ -45,6 +50,7 @@ __all__ = [
     "condition_mark_entered_in_error",
     "condition_update",
     "encounter_close",
+    "encounter_mark_entered_in_error",
     "encounter_open",
     "encounter_transition",
     "medication_add",

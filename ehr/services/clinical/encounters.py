@@ -1,4 +1,4 @@
-"""Encounters: open (in progress) and close (finished, with end time and duration)."""
+"""Encounters: open (in progress), close (finished, with end time and duration), mark entered in error."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from ehr.access import PatientAction
 from ehr.dto import EncounterRef, to_dto
 from ehr.errors import ClinicalRecordNotFound
 from ehr.models import AuditAction, Encounter, EncounterModality, EncounterStatus, EncounterVersion, User
-from ehr.services.clinical._common import Cleaner, audit, authorise_patient, authorise_record, transition
-from ehr.versioning import record_first_version, save_new_version, snapshot
+from ehr.services.clinical._common import (
+    Cleaner,
+    audit,
+    authorise_patient,
+    authorise_record,
+    require_reason,
+    transition,
+)
+from ehr.versioning import lock_at_version, record_first_version, save_new_version, snapshot
 
 KIND = "Encounter"
 ENCOUNTER_FIELDS: tuple[str, ...] = (
@@ -147,5 +154,52 @@ def encounter_close(*, actor: User, encounter_id: int, request: HttpRequest | No
             patient_id=patient_id,
             request=request,
             detail={"fields": changed, "version": encounter.version, "status": encounter.status},
+        )
+    return encounter_dto(encounter)
+
+
+def encounter_mark_entered_in_error(
+    *,
+    actor: User,
+    encounter_id: int,
+    expected_version: int,
+    reason: str,
+    request: HttpRequest | None = None,
+) -> EncounterRef:
+    """The encounter should never have been recorded (e.g. opened on the wrong patient): status becomes
+    ``entered-in-error`` as a new version, with the reason; nothing is deleted and its notes stay readable.
+
+    Optimistic concurrency like every clinical write (``VersionConflict`` when not at ``expected_version``).
+    Callers: clinicians (``WRITE_CLINICAL``). Raises ``InvalidTransition`` when it already is entered in error.
+    """
+    patient_id = authorise_record(
+        actor=actor,
+        model=Encounter,
+        kind=KIND,
+        record_id=encounter_id,
+        action=PatientAction.WRITE_CLINICAL,
+        request=request,
+    )
+    reason = require_reason(reason)
+    with transaction.atomic():
+        encounter = lock_at_version(
+            Encounter.objects.select_related("practitioner", "location"),
+            encounter_id,
+            expected_version,
+            not_found=lambda: ClinicalRecordNotFound(KIND, encounter_id),
+        )
+        before = snapshot(encounter, ENCOUNTER_FIELDS)
+        encounter_transition(encounter, S.ENTERED_IN_ERROR)
+        changed = save_new_version(
+            EncounterVersion, encounter, fields=ENCOUNTER_FIELDS, before=before, actor=actor, reason=reason
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.ENTERED_IN_ERROR,
+            entity_type=KIND,
+            entity_id=encounter.pk,
+            patient_id=patient_id,
+            request=request,
+            detail={"fields": changed, "version": encounter.version},
         )
     return encounter_dto(encounter)
