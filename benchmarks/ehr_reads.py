@@ -41,72 +41,9 @@ VITALS = [  # LOINC code, display, unit, low, high
     ("9279-1", "Respiratory rate", "/min", 10, 24),
     ("59408-5", "Oxygen saturation", "%", 90, 100),
 ]
-FIRST = [
-    "Ada",
-    "Ben",
-    "Chloe",
-    "Dev",
-    "Elif",
-    "Farah",
-    "Gus",
-    "Hana",
-    "Ivo",
-    "Jade",
-    "Kofi",
-    "Lena",
-    "Milo",
-    "Nia",
-    "Omar",
-    "Pia",
-    "Quinn",
-    "Rosa",
-    "Tao",
-    "Uma",
-    "Vik",
-    "Wren",
-    "Yusuf",
-    "Zoe",
-    "Aria",
-    "Bram",
-    "Cleo",
-    "Dara",
-]
-LAST = [
-    "Abbott",
-    "Baird",
-    "Cruz",
-    "Dahl",
-    "Eze",
-    "Fox",
-    "Gale",
-    "Holm",
-    "Ito",
-    "Jensen",
-    "Kaur",
-    "Lowe",
-    "Moss",
-    "Nakamura",
-    "Oduya",
-    "Park",
-    "Quist",
-    "Reyes",
-    "Stone",
-    "Tran",
-    "Ueda",
-    "Vance",
-    "Wolfe",
-    "Young",
-    "Zhou",
-    "Lindqvist",
-    "Okafor",
-    "Marchetti",
-    "Achebe",
-    "Kowalski",
-    "Fernandez",
-    "Raman",
-    "Whitfield",
-    "Novak",
-]
+# The demo data's synthetic names (ehr/services/demo.py), reused so searches hit realistic duplicates.
+FIRST: list[str] = []
+LAST: list[str] = []
 
 
 def log(msg: str) -> None:
@@ -138,6 +75,10 @@ def setup_django() -> None:
     import django
 
     django.setup()
+    from ehr.services import demo
+
+    FIRST[:] = demo._FIRST
+    LAST[:] = demo._LAST
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False, skip_checks=True)

@@ -20,18 +20,16 @@ from rest_framework.views import APIView
 
 from core.api.errors import ApiError, ApiErrorSerializer
 from ehr import selectors
+from ehr.api.patients import _actor, ehr_errors
 from ehr.errors import (
-    AccessDenied,
     BreakGlassAlreadyReviewed,
     BreakGlassGrantNotFound,
-    BreakGlassRequired,
     CannotReviewOwnBreakGlass,
     CareTeamAlreadyEnded,
     CareTeamMemberNotFound,
     CareTeamOverlap,
     InvalidAccessRequest,
     NoPatientRecord,
-    PatientNotFound,
 )
 from ehr.models import BreakGlassGrant, BreakGlassReview, CareTeamMember, CareTeamRole, User
 from ehr.models.access import BREAK_GLASS_REASON_MIN_LENGTH
@@ -42,53 +40,39 @@ ERRORS = {400: ApiErrorSerializer, 403: ApiErrorSerializer, 404: ApiErrorSeriali
 
 @contextmanager
 def access_errors() -> Iterator[None]:
-    """Translate the access services' typed errors into the API's error shape."""
-    try:
-        yield
-    except BreakGlassRequired:
-        raise ApiError(
-            "break_glass_required",
-            "This patient is not in your care. Open the record in an emergency (break-the-glass) with a reason.",
-            status_code=403,
-        ) from None
-    except AccessDenied:
-        raise ApiError(
-            "permission_denied", "You may not do this with this patient's record.", status_code=403
-        ) from None
-    except PatientNotFound:
-        raise ApiError("not_found", "No such patient.", status_code=404) from None
-    except CareTeamMemberNotFound:
-        raise ApiError("not_found", "No such care-team membership.", status_code=404) from None
-    except BreakGlassGrantNotFound:
-        raise ApiError("not_found", "No such break-the-glass access.", status_code=404) from None
-    except NoPatientRecord:
-        raise ApiError(
-            "no_patient_record", "Your account is not linked to a patient record.", status_code=404
-        ) from None
-    except CareTeamOverlap:
-        raise ApiError(
-            "care_team_overlap", "This person is already on the patient's care team for that period.", status_code=409
-        ) from None
-    except CareTeamAlreadyEnded:
-        raise ApiError("care_team_already_ended", "This membership has already ended.", status_code=409) from None
-    except BreakGlassAlreadyReviewed:
-        raise ApiError(
-            "break_glass_already_reviewed", "This access has already been reviewed.", status_code=409
-        ) from None
-    except CannotReviewOwnBreakGlass:
-        raise ApiError(
-            "cannot_review_own_break_glass",
-            "Another administrator must review your own emergency access.",
-            status_code=403,
-        ) from None
-    except InvalidAccessRequest as exc:
-        raise serializers.ValidationError(exc.fields) from None
-
-
-def _actor(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # IsAuthenticated (the default permission) ran first
-    return user
+    """Translate the access services' typed errors into the API's error shape (then the patient ones:
+    break-the-glass required, access denied, patient not found)."""
+    with ehr_errors():
+        try:
+            yield
+        except CareTeamMemberNotFound:
+            raise ApiError("not_found", "No such care-team membership.", status_code=404) from None
+        except BreakGlassGrantNotFound:
+            raise ApiError("not_found", "No such break-the-glass access.", status_code=404) from None
+        except NoPatientRecord:
+            raise ApiError(
+                "no_patient_record", "Your account is not linked to a patient record.", status_code=404
+            ) from None
+        except CareTeamOverlap:
+            raise ApiError(
+                "care_team_overlap",
+                "This person is already on the patient's care team for that period.",
+                status_code=409,
+            ) from None
+        except CareTeamAlreadyEnded:
+            raise ApiError("care_team_already_ended", "This membership has already ended.", status_code=409) from None
+        except BreakGlassAlreadyReviewed:
+            raise ApiError(
+                "break_glass_already_reviewed", "This access has already been reviewed.", status_code=409
+            ) from None
+        except CannotReviewOwnBreakGlass:
+            raise ApiError(
+                "cannot_review_own_break_glass",
+                "Another administrator must review your own emergency access.",
+                status_code=403,
+            ) from None
+        except InvalidAccessRequest as exc:
+            raise serializers.ValidationError(exc.fields) from None
 
 
 # Named schema components: the field names (role, outcome, review_status) are also used by other choice sets.
