@@ -126,6 +126,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "realtime-prune": {"task": "core.tasks.stream_events_prune", "schedule": 3600.0},
     "audit-seal": {"task": "ehr.tasks.audit_seal", "schedule": 60.0},
+    "documents-sweep": {"task": "ehr.tasks.documents_sweep", "schedule": 3600.0},
 }
 
 # --- Identity, sessions, passwords -----------------------------------------------------------------------------

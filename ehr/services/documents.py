@@ -10,7 +10,8 @@ the error propagates, so no failed upload leaves a file behind and no committed 
 
 Callers: clinicians (``WRITE_CLINICAL``). Call these functions outside your own ``transaction.atomic()``: a denial's
 audit row must survive, and a rollback of an outer transaction after ``document_upload`` returned would leave an
-unreferenced file (harmless, random name, no row points at it; see docs/documents.md for the sweep).
+unreferenced file (harmless, random name, no row points at it); ``document_orphans_sweep`` (hourly, from beat)
+removes such files once they are older than an hour.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import codecs
 import datetime
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -87,6 +89,12 @@ _DECLARED: dict[str, frozenset[str]] = {
 # What a client sends when it does not know; anything else must agree with the bytes.
 _UNDECLARED = frozenset({"", "application/octet-stream"})
 _ENCOUNTER_CONSTRAINT = "document_encounter_same_patient"
+_STORED_NAME = re.compile(r"[0-9a-f]{64}")
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")
+_INCOMING_NAME = re.compile(r"[0-9a-f]{32}\.part")
+SWEEP_BATCH = 1000
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -392,3 +400,62 @@ def document_mark_entered_in_error(
             detail={"fields": changed, "version": row.version},
         )
     return document_dto(row)
+
+
+def _last_touched(entry: os.DirEntry[str]) -> datetime.datetime:
+    """When the file was last written or renamed (the later of mtime and ctime: the rename that places an upload
+    keeps the temp file's mtime but sets ctime), as an aware UTC instant."""
+    info = entry.stat(follow_symlinks=False)
+    return datetime.datetime.fromtimestamp(max(info.st_mtime, info.st_ctime), tz=datetime.UTC)
+
+
+def _old_files(directory: Path, name: re.Pattern[str], cutoff: datetime.datetime) -> list[os.DirEntry[str]]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    return [
+        e for e in entries if name.fullmatch(e.name) and e.is_file(follow_symlinks=False) and _last_touched(e) < cutoff
+    ]
+
+
+def _unlink(entry: os.DirEntry[str]) -> int:
+    try:
+        os.unlink(entry.path)
+    except FileNotFoundError:
+        return 0  # another sweeper got there first
+    return 1
+
+
+def document_orphans_sweep(*, older_than: datetime.timedelta = datetime.timedelta(hours=1)) -> int:
+    """Remove stored files that no ``DocumentReference`` row points at, and abandoned upload temp files
+    (``.incoming/*.part``), last touched more than ``older_than`` ago; returns how many files were removed.
+
+    Such files are left by a process that died between placing an upload and committing its row (or by a caller
+    whose outer transaction rolled back). A file younger than the cutoff is never touched, whether or not it has a
+    row: its upload may still be in flight (placed, not yet committed). Only names the store itself makes are
+    considered (``<2 hex>/<64 hex>``, ``.incoming/<32 hex>.part``); anything else under the root is left alone.
+    Idempotent and safe to run concurrently with uploads and with itself. Nothing is audited: no row, so no record
+    of a patient, is touched. Callers: ``ehr.tasks.documents_sweep`` (hourly, from beat), ``manage.py
+    documents_sweep``.
+    """
+    if older_than < datetime.timedelta(0):
+        raise ValueError("older_than must not be negative")
+    cutoff = timezone.now() - older_than
+    root = storage_root()
+    removed = sum(_unlink(e) for e in _old_files(root / ".incoming", _INCOMING_NAME, cutoff))
+    try:
+        fan_out = sorted(e.path for e in os.scandir(root) if _FAN_OUT.fullmatch(e.name) and e.is_dir())
+    except FileNotFoundError:
+        fan_out = []
+    for directory in fan_out:
+        candidates = {e.name: e for e in _old_files(Path(directory), _STORED_NAME, cutoff)}
+        keys = sorted(candidates)
+        for start in range(0, len(keys), SWEEP_BATCH):
+            batch = keys[start : start + SWEEP_BATCH]
+            rows = DocumentReference.objects.filter(storage_key__in=batch)
+            referenced = set(rows.values_list("storage_key", flat=True))
+            removed += sum(_unlink(candidates[key]) for key in batch if key not in referenced)
+    if removed:
+        logger.info("document sweep removed %d unreferenced file(s)", removed)
+    return removed
