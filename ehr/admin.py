@@ -130,7 +130,7 @@ class AuditedReadOnlyAdmin(ReadOnlyAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         with transaction.atomic():
             response = super().changelist_view(request, extra_context)
-            change_list = response.context_data.get("cl") if isinstance(response, TemplateResponse) else None
+            change_list = (response.context_data or {}).get("cl") if isinstance(response, TemplateResponse) else None
             if change_list is not None:  # a page of rows is about to be shown (not a redirect or an error page)
                 rows = list(change_list.result_list)
                 change_list.result_list = rows  # render exactly the rows audited
@@ -149,7 +149,8 @@ class AuditedReadOnlyAdmin(ReadOnlyAdmin):
     ) -> HttpResponse:
         with transaction.atomic():
             response = super().change_view(request, object_id, form_url, extra_context)
-            original = response.context_data.get("original") if isinstance(response, TemplateResponse) else None
+            shown = response.context_data or {} if isinstance(response, TemplateResponse) else {}
+            original = shown.get("original")
             if original is not None:  # the row is about to be shown (not a redirect for a missing id)
                 self._audit(
                     request, entity_id=original.pk, patient_id=self.patient_of(original), detail={"view": "detail"}
