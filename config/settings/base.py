@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "axes",
     "core",
     "ehr",
+    "scheduling",
     "signaling",
 ]
 
@@ -127,7 +128,14 @@ CELERY_BEAT_SCHEDULE = {
     "realtime-prune": {"task": "core.tasks.stream_events_prune", "schedule": 3600.0},
     "audit-seal": {"task": "ehr.tasks.audit_seal", "schedule": 60.0},
     "documents-sweep": {"task": "ehr.tasks.documents_sweep", "schedule": 3600.0},
+    "scheduling-holds-expire": {"task": "scheduling.tasks.holds_release_expired", "schedule": 60.0},
+    "scheduling-noshow": {"task": "scheduling.tasks.appointments_mark_noshow", "schedule": 60.0},
 }
+
+# --- Scheduling ------------------------------------------------------------------------------------------------
+SCHEDULING_HOLD_TTL_SECONDS = env.int("SCHEDULING_HOLD_TTL_SECONDS", default=300)
+WAITLIST_OFFER_TTL_SECONDS = env.int("WAITLIST_OFFER_TTL_SECONDS", default=2 * 3600)
+WAITLIST_OFFER_FANOUT = env.int("WAITLIST_OFFER_FANOUT", default=5)
 
 # --- Identity, sessions, passwords -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "ehr.User"
