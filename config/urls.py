@@ -12,6 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("health/", HealthApi.as_view(), name="health"),
     path("auth/", include("ehr.api.auth_urls")),
     path("ehr/", include("ehr.api.urls")),
+    path("scheduling/", include("scheduling.api.urls")),
     path("realtime/events/", StreamEventListApi.as_view(), name="realtime-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

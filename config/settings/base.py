@@ -210,6 +210,9 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "ehr.models.identity.Role",
         "PatientStatusEnum": "ehr.models.patient.PatientStatus",
         "AdministrativeGenderEnum": "ehr.models.patient.AdministrativeGender",
+        "EncounterModalityEnum": "ehr.models.clinical.EncounterModality",
+        "AppointmentModalityEnum": "scheduling.models.types.Modality",
+        "ResourceKindEnum": "scheduling.models.resources.ResourceKind",
     },
 }
 

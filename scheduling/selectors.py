@@ -1,0 +1,327 @@
+"""Reads of scheduling: DTOs, appointment lists for calendars and the board, free-slot search, realtime audience.
+
+Lists that name patients get the names through ``ehr.selectors.patient_refs_get``, which audits the read; the rows
+themselves carry ids only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from psycopg.types.range import TimestamptzRange as DateTimeTZRange
+
+from core.realtime.streams import StreamUser
+from ehr.models import Role, User
+from scheduling.availability import working_intervals
+from scheduling.dto import AppointmentRef, FreeSlot, HoldRef, ResourceRef
+from scheduling.errors import BookingForbidden, InvalidBooking
+from scheduling.models import (
+    BLOCKING_SLOT_STATUSES,
+    Appointment,
+    AppointmentType,
+    AvailabilityException,
+    AvailabilityRule,
+    Hold,
+    ResourceKind,
+    ResourceRequirement,
+    Schedule,
+    Slot,
+    SlotStatus,
+)
+from scheduling.timeutil import merge
+
+BOARD_ROLES = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
+STAFF_READERS = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
+MAX_SEARCH_DAYS = 62
+
+
+def board_may_receive(user: StreamUser, name: str) -> bool:
+    """Realtime authoriser for ``group:scheduling.*``: the board stream is for scheduling and clinical staff."""
+    return name == "scheduling.board" and isinstance(user, User) and user.has_role(*BOARD_ROLES)
+
+
+# --- DTOs -------------------------------------------------------------------------------------------------------
+
+
+def _resource(schedule: Schedule) -> ResourceRef:
+    return ResourceRef(schedule_id=schedule.pk, kind=schedule.kind, name=schedule.name)
+
+
+def appointments_query() -> QuerySet[Appointment]:
+    return Appointment.objects.select_related("appointment_type", "practitioner", "location")
+
+
+def appointment_dto(appointment: Appointment, slots: Iterable[Slot] | None = None) -> AppointmentRef:
+    """The DTO of one appointment. ``slots`` (with schedules selected) avoids a query when listing many."""
+    if slots is None:
+        slots = Slot.objects.filter(appointment=appointment).select_related("schedule")
+    # A released appointment shows the resources it had; an active one those it holds.
+    resources = tuple(sorted({_resource(s.schedule) for s in slots}, key=lambda r: (r.kind != "practitioner", r.name)))
+    return AppointmentRef(
+        id=appointment.pk,
+        patient_id=appointment.patient_id,
+        appointment_type_id=appointment.appointment_type_id,
+        appointment_type_name=appointment.appointment_type.name,
+        practitioner_id=appointment.practitioner_id,
+        practitioner_display_name=appointment.practitioner.display_name,
+        location_id=appointment.location_id,
+        location_name=appointment.location.name,
+        modality=appointment.modality,
+        status=appointment.status,
+        start=appointment.start,
+        end=appointment.end,
+        resources=resources,
+        encounter_id=appointment.encounter_id,
+        series_id=appointment.series_id,
+        comment=appointment.comment,
+        cancel_reason=appointment.cancel_reason,
+        override_reason=appointment.override_reason,
+        arrived_at=appointment.arrived_at,
+        checked_in_at=appointment.checked_in_at,
+        visit_started_at=appointment.visit_started_at,
+        fulfilled_at=appointment.fulfilled_at,
+        version=appointment.version,
+        created_at=appointment.created_at,
+        updated_at=appointment.updated_at,
+    )
+
+
+def appointment_dtos(appointments: list[Appointment]) -> list[AppointmentRef]:
+    """DTOs of many appointments with one more query (their slots and schedules)."""
+    by_appointment: dict[int, list[Slot]] = defaultdict(list)
+    for slot in Slot.objects.filter(appointment_id__in=[a.pk for a in appointments]).select_related("schedule"):
+        assert slot.appointment_id is not None
+        by_appointment[slot.appointment_id].append(slot)
+    return [appointment_dto(a, by_appointment[a.pk]) for a in appointments]
+
+
+def hold_dto(hold: Hold) -> HoldRef:
+    slots = Slot.objects.filter(hold=hold).select_related("schedule")
+    return HoldRef(
+        id=str(hold.pk),
+        patient_id=hold.patient_id,
+        appointment_type_id=hold.appointment_type_id,
+        practitioner_id=hold.practitioner_id,
+        location_id=hold.location_id,
+        start=hold.start,
+        end=hold.end,
+        expires_at=hold.expires_at,
+        resources=tuple(_resource(s.schedule) for s in slots),
+    )
+
+
+# --- lists ------------------------------------------------------------------------------------------------------
+
+
+def appointment_list(
+    *,
+    actor: User,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    location_id: int | None = None,
+    practitioner_id: int | None = None,
+    schedule_id: int | None = None,
+    statuses: list[str] | None = None,
+) -> list[AppointmentRef]:
+    """Appointments starting in the window (calendar, board), oldest first; staff only. Two queries."""
+    if not actor.has_role(*STAFF_READERS):
+        raise BookingForbidden("staff only")
+    if window_end <= window_start or window_end - window_start > dt.timedelta(days=MAX_SEARCH_DAYS):
+        raise InvalidBooking({"end": [f"Give a window of at most {MAX_SEARCH_DAYS} days."]})
+    query = appointments_query().filter(start__lt=window_end, end__gt=window_start)
+    if location_id is not None:
+        query = query.filter(location_id=location_id)
+    if practitioner_id is not None:
+        query = query.filter(practitioner_id=practitioner_id)
+    if schedule_id is not None:
+        query = query.filter(slots__schedule_id=schedule_id).distinct()
+    if statuses:
+        query = query.filter(status__in=statuses)
+    return appointment_dtos(list(query.order_by("start", "id")[:2000]))
+
+
+def appointment_list_for_patient(*, patient_id: int) -> list[AppointmentRef]:
+    """A patient's appointments, newest first (the caller has checked it is the patient or their staff)."""
+    return appointment_dtos(list(appointments_query().filter(patient_id=patient_id).order_by("-start", "-id")[:500]))
+
+
+def appointment_get(*, appointment_id: int) -> AppointmentRef | None:
+    appointment = appointments_query().filter(pk=appointment_id).first()
+    return appointment_dto(appointment) if appointment is not None else None
+
+
+# --- free-slot search -------------------------------------------------------------------------------------------
+
+
+class _Timeline:
+    """Working and busy intervals of one schedule as sorted epoch seconds, for O(log n) checks."""
+
+    __slots__ = ("busy_ends", "busy_starts", "work_ends", "work_starts")
+
+    def __init__(self, working: list[tuple[dt.datetime, dt.datetime]], busy: list[tuple[dt.datetime, dt.datetime]]):
+        self.work_starts = [s.timestamp() for s, _ in working]
+        self.work_ends = [e.timestamp() for _, e in working]
+        merged = merge(busy)
+        self.busy_starts = [s.timestamp() for s, _ in merged]
+        self.busy_ends = [e.timestamp() for _, e in merged]
+
+    def works(self, start: float, end: float) -> bool:
+        i = bisect_right(self.work_starts, start) - 1
+        return i >= 0 and self.work_ends[i] >= end
+
+    def free(self, start: float, end: float) -> bool:
+        i = bisect_left(self.busy_starts, end) - 1
+        return i < 0 or self.busy_ends[i] <= start
+
+
+def free_slot_search(
+    *,
+    actor: User,
+    appointment_type_id: int,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    practitioner_id: int | None = None,
+    location_id: int | None = None,
+) -> list[FreeSlot]:
+    """Every bookable start of an appointment type in the window, across all practitioners (or one) and with one
+    free schedule for each other resource the type needs, in start order.
+
+    A start qualifies when the visit lies inside the working hours of the practitioner and of each chosen resource,
+    and the busy period (buffers included) overlaps no blocking slot of theirs (expired holds do not block). Starts
+    are aligned to the type's interval in the practitioner's time zone. Patients see only patient-bookable types and
+    starts after the minimum notice. A constant number of queries whatever the window (docs/scheduling.md).
+    """
+    appointment_type = AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
+    if appointment_type is None:
+        raise InvalidBooking({"appointment_type_id": ["Unknown or inactive appointment type."]})
+    is_staff = actor.has_role(*STAFF_READERS)
+    if not is_staff and not appointment_type.patient_bookable:
+        raise BookingForbidden("patients cannot book this appointment type themselves")
+    if window_end <= window_start or window_end - window_start > dt.timedelta(days=MAX_SEARCH_DAYS):
+        raise InvalidBooking({"end": [f"Give a window of at most {MAX_SEARCH_DAYS} days."]})
+    now = timezone.now()
+    earliest = now + dt.timedelta(minutes=0 if is_staff else appointment_type.min_notice_minutes)
+    latest = now + dt.timedelta(days=appointment_type.horizon_days)
+    start_bound = max(window_start, earliest)
+    end_bound = min(window_end, latest)
+    if end_bound <= start_bound:
+        return []
+
+    practitioners = Schedule.objects.filter(kind=ResourceKind.PRACTITIONER, active=True).select_related("practitioner")
+    if practitioner_id is not None:
+        practitioners = practitioners.filter(practitioner_id=practitioner_id)
+    if location_id is not None:
+        practitioners = practitioners.filter(location_id=location_id)
+    practitioner_list = list(practitioners)
+    if not practitioner_list:
+        return []
+    requirements = [
+        r
+        for r in ResourceRequirement.objects.filter(appointment_type=appointment_type)
+        if r.kind != ResourceKind.PRACTITIONER and not r.optional
+    ]
+    locations = {p.location_id for p in practitioner_list}
+    others: dict[tuple[int, int], list[Schedule]] = defaultdict(list)  # (requirement id, location) -> schedules
+    if requirements:
+        for schedule in Schedule.objects.filter(
+            kind__in={r.kind for r in requirements}, location_id__in=locations, active=True
+        ).order_by("name", "id"):
+            for r in requirements:
+                if schedule.kind == r.kind and (not r.category or schedule.category == r.category):
+                    others[(r.pk, schedule.location_id)].append(schedule)
+    schedules = practitioner_list + [s for group in others.values() for s in group]
+    ids = list({s.pk for s in schedules})
+
+    before = dt.timedelta(minutes=appointment_type.buffer_before_minutes)
+    after = dt.timedelta(minutes=appointment_type.buffer_after_minutes)
+    duration = dt.timedelta(minutes=appointment_type.duration_minutes)
+    span_start, span_end = start_bound - before, end_bound + duration + after
+    rules: dict[int, list[AvailabilityRule]] = defaultdict(list)
+    for rule in AvailabilityRule.objects.filter(schedule_id__in=ids):
+        rules[rule.schedule_id].append(rule)
+    exceptions: dict[int, list[AvailabilityException]] = defaultdict(list)
+    for exc in AvailabilityException.objects.filter(schedule_id__in=ids, start__lt=span_end, end__gt=span_start):
+        exceptions[exc.schedule_id].append(exc)
+    busy: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    for schedule_id, period in (
+        Slot.objects.filter(
+            schedule_id__in=ids,
+            status__in=BLOCKING_SLOT_STATUSES,
+            period__overlap=DateTimeTZRange(span_start, span_end, "[)"),
+        )
+        .exclude(status=SlotStatus.BUSY_TENTATIVE, expires_at__lte=now)
+        .values_list("schedule_id", "period")
+    ):
+        busy[schedule_id].append((period.lower, period.upper))
+    unique = {s.pk: s for s in schedules}
+    timelines = {
+        s.pk: _Timeline(
+            working_intervals(
+                time_zone=s.time_zone,
+                rules=rules[s.pk],
+                exceptions=exceptions[s.pk],
+                window_start=span_start,
+                window_end=span_end,
+            ),
+            busy[s.pk],
+        )
+        for s in unique.values()
+    }
+
+    step = appointment_type.slot_interval_minutes * 60
+    dur, bb, ba = duration.total_seconds(), before.total_seconds(), after.total_seconds()
+    lo, hi = start_bound.timestamp(), end_bound.timestamp()
+    found: list[tuple[float, int, list[Schedule]]] = []
+    for practitioner in practitioner_list:
+        timeline = timelines[practitioner.pk]
+        tz = ZoneInfo(practitioner.time_zone)
+        groups = [others.get((r.pk, practitioner.location_id), []) for r in requirements]
+        if any(not g for g in groups):
+            continue
+        for work_start, work_end in zip(timeline.work_starts, timeline.work_ends, strict=True):
+            first = max(work_start, lo)
+            local = dt.datetime.fromtimestamp(first, tz)
+            offset_minutes = local.hour * 60 + local.minute
+            misalignment = (offset_minutes * 60 + local.second + local.microsecond / 1e6) % step
+            t = first + ((step - misalignment) % step)
+            while t + dur <= work_end and t < hi:
+                if timeline.free(t - bb, t + dur + ba):
+                    picked: list[Schedule] = []
+                    for group in groups:
+                        choice = next(
+                            (
+                                s
+                                for s in group
+                                if timelines[s.pk].works(t, t + dur) and timelines[s.pk].free(t - bb, t + dur + ba)
+                            ),
+                            None,
+                        )
+                        if choice is None:
+                            break
+                        picked.append(choice)
+                    else:
+                        found.append((t, practitioner.pk, picked))
+                t += step
+    found.sort(key=lambda item: (item[0], item[1]))
+    by_id = {p.pk: p for p in practitioner_list}
+    results: list[FreeSlot] = []
+    for t, schedule_pk, picked in found:
+        practitioner = by_id[schedule_pk]
+        start = dt.datetime.fromtimestamp(t, dt.UTC)
+        results.append(
+            FreeSlot(
+                start=start,
+                end=start + duration,
+                practitioner_id=practitioner.practitioner_id or 0,
+                practitioner_display_name=practitioner.practitioner.display_name if practitioner.practitioner else "",
+                location_id=practitioner.location_id,
+                resources=tuple(_resource(s) for s in picked),
+            )
+        )
+    return results

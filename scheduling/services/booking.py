@@ -1,0 +1,784 @@
+"""Holds and bookings: every required resource is taken atomically, or nothing is.
+
+Correctness does not rest on the checks in this module. Each booking inserts one ``Slot`` per resource; the
+``slot_no_double_booking`` exclusion constraint in PostgreSQL rejects an overlap with any blocking slot, whatever
+the interleaving of concurrent transactions (docs/concurrency.md). The checks here (availability, notice, who may
+book) produce clear errors; the constraint produces the guarantee. All slots of a booking are inserted in one
+statement inside one transaction, so a conflict on any resource leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from psycopg.types.range import TimestamptzRange as DateTimeTZRange
+
+from ehr.access import PatientAction, patient_access_check
+from ehr.errors import AccessDenied
+from ehr.errors import InvalidTransition as EhrInvalidTransition
+from ehr.models import Patient, PatientStatus, Role, User
+from ehr.services.clinical import encounter_cancel, encounter_plan, encounter_replan
+from scheduling.availability import working_intervals
+from scheduling.dto import AppointmentRef, HoldRef
+from scheduling.errors import (
+    BeyondHorizon,
+    BookingForbidden,
+    BookingInPast,
+    HoldExpired,
+    HoldNotActive,
+    InvalidBooking,
+    MissingResource,
+    NotFound,
+    OutsideAvailability,
+    SlotUnavailable,
+    TooLate,
+    VersionConflict,
+)
+from scheduling.events import appointment_event_record
+from scheduling.models import (
+    BLOCKING_SLOT_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    AvailabilityException,
+    AvailabilityRule,
+    Hold,
+    HoldStatus,
+    Modality,
+    ResourceKind,
+    ResourceRequirement,
+    Schedule,
+    Slot,
+    SlotStatus,
+)
+from scheduling.selectors import appointment_dto, hold_dto
+from scheduling.services.transitions import ACTIVE_STATUSES, appointment_transition
+from scheduling.timeutil import covers
+
+STAFF_BOOKERS = (Role.SCHEDULER, Role.ADMIN, Role.PRACTITIONER, Role.NURSE)
+OVERRIDERS = (Role.SCHEDULER, Role.ADMIN)
+EXCLUSION_CONSTRAINT = "slot_no_double_booking"
+_CONFLICT_KEY = re.compile(r"\(schedule_id, period\)=\((\d+),")
+# Auto-chosen rooms/equipment: when a racing booking takes the one we picked, try the next free one.
+AUTO_PICK_ATTEMPTS = 3
+
+
+def is_staff_booker(actor: User) -> bool:
+    return actor.has_role(*STAFF_BOOKERS)
+
+
+def hold_ttl() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.SCHEDULING_HOLD_TTL_SECONDS)
+
+
+@dataclass
+class _Plan:
+    """A validated booking request: the type, the visit, the busy period (buffers included) and the schedules."""
+
+    appointment_type: AppointmentType
+    patient_id: int
+    start: dt.datetime
+    end: dt.datetime
+    busy_start: dt.datetime
+    busy_end: dt.datetime
+    practitioner_schedule: Schedule
+    others: list[Schedule] = field(default_factory=list)
+    auto_picked: dict[int, list[Schedule]] = field(default_factory=dict)  # requirement id -> remaining candidates
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        return [self.practitioner_schedule, *self.others]
+
+
+# --- validation ------------------------------------------------------------------------------------------------
+
+
+def authorise_booking(*, actor: User, patient_id: int, request: HttpRequest | None) -> None:
+    """Who may book for whom: the patient for themselves, staff for patients they may schedule (``ehr.access``
+    ``SCHEDULE``). Audited by the access module when denied. Raises ``BookingForbidden`` or ``NotFound``."""
+    if not actor.has_role(*STAFF_BOOKERS, Role.PATIENT):
+        raise BookingForbidden("your role cannot book appointments")
+    try:
+        patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request)
+    except AccessDenied as exc:
+        raise BookingForbidden("you may not book appointments for this patient") from exc
+    status = Patient.objects.filter(pk=patient_id).values_list("status", flat=True).first()
+    if status is None:
+        raise NotFound("Patient", patient_id)
+    if status != PatientStatus.ACTIVE:
+        raise InvalidBooking({"patient_id": ["This patient record is not active."]})
+
+
+def _appointment_type(appointment_type_id: int, actor: User) -> AppointmentType:
+    appointment_type = AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
+    if appointment_type is None:
+        raise InvalidBooking({"appointment_type_id": ["Unknown or inactive appointment type."]})
+    if not is_staff_booker(actor) and not appointment_type.patient_bookable:
+        raise BookingForbidden("patients cannot book this appointment type themselves")
+    return appointment_type
+
+
+def _check_time(appointment_type: AppointmentType, start: dt.datetime, actor: User, practitioner_tz: str) -> None:
+    if start.tzinfo is None:
+        raise InvalidBooking({"start": ["Give the start as an instant with a UTC offset."]})
+    now = timezone.now()
+    if start <= now:
+        raise BookingInPast("the start is in the past")
+    if start > now + dt.timedelta(days=appointment_type.horizon_days):
+        raise BeyondHorizon(f"bookings open {appointment_type.horizon_days} days ahead")
+    if not is_staff_booker(actor):
+        if start < now + dt.timedelta(minutes=appointment_type.min_notice_minutes):
+            raise TooLate(f"book at least {appointment_type.min_notice_minutes} minutes ahead")
+        local = start.astimezone(dt.UTC).astimezone(_zone(practitioner_tz))
+        minutes = local.hour * 60 + local.minute
+        if local.second or local.microsecond or minutes % appointment_type.slot_interval_minutes:
+            raise InvalidBooking({"start": ["Choose one of the offered start times."]})
+
+
+def _zone(name: str) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _practitioner_schedule(practitioner_id: int | None) -> Schedule:
+    if practitioner_id is None or isinstance(practitioner_id, bool) or not isinstance(practitioner_id, int):
+        raise MissingResource(ResourceKind.PRACTITIONER)
+    schedule = Schedule.objects.filter(
+        kind=ResourceKind.PRACTITIONER, practitioner_id=practitioner_id, active=True
+    ).first()
+    if schedule is None:
+        raise InvalidBooking({"practitioner_id": ["This practitioner has no bookable schedule."]})
+    return schedule
+
+
+def _working(schedules: list[Schedule], start: dt.datetime, end: dt.datetime) -> dict[int, list[tuple[Any, Any]]]:
+    """Working intervals around [start, end) of each schedule (two queries for all of them)."""
+    ids = [s.pk for s in schedules]
+    rules: dict[int, list[AvailabilityRule]] = {i: [] for i in ids}
+    for rule in AvailabilityRule.objects.filter(schedule_id__in=ids):
+        rules[rule.schedule_id].append(rule)
+    exceptions: dict[int, list[AvailabilityException]] = {i: [] for i in ids}
+    for exc in AvailabilityException.objects.filter(schedule_id__in=ids, start__lt=end, end__gt=start):
+        exceptions[exc.schedule_id].append(exc)
+    return {
+        s.pk: working_intervals(
+            time_zone=s.time_zone, rules=rules[s.pk], exceptions=exceptions[s.pk], window_start=start, window_end=end
+        )
+        for s in schedules
+    }
+
+
+def _busy_schedule_ids(schedule_ids: list[int], start: dt.datetime, end: dt.datetime) -> set[int]:
+    """Schedules with a blocking (and, for holds, unexpired) slot overlapping [start, end). Advisory only: used to
+    pick free rooms; the constraint decides."""
+    now = timezone.now()
+    return set(
+        Slot.objects.filter(
+            schedule_id__in=schedule_ids,
+            status__in=BLOCKING_SLOT_STATUSES,
+            period__overlap=DateTimeTZRange(start, end, "[)"),
+        )
+        .exclude(status=SlotStatus.BUSY_TENTATIVE, expires_at__lte=now)
+        .values_list("schedule_id", flat=True)
+    )
+
+
+def plan_booking(
+    *,
+    actor: User,
+    appointment_type: AppointmentType,
+    patient_id: int,
+    start: dt.datetime,
+    practitioner_id: int | None,
+    resource_ids: list[int],
+    override: bool,
+) -> _Plan:
+    """Validate a booking request and choose its schedules. Raises the typed errors of ``scheduling.errors``."""
+    practitioner_schedule = _practitioner_schedule(practitioner_id)
+    _check_time(appointment_type, start, actor, practitioner_schedule.time_zone)
+    end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
+    plan = _Plan(
+        appointment_type=appointment_type,
+        patient_id=patient_id,
+        start=start,
+        end=end,
+        busy_start=start - dt.timedelta(minutes=appointment_type.buffer_before_minutes),
+        busy_end=end + dt.timedelta(minutes=appointment_type.buffer_after_minutes),
+        practitioner_schedule=practitioner_schedule,
+    )
+    explicit = list(Schedule.objects.filter(pk__in=set(resource_ids), active=True)) if resource_ids else []
+    if len(explicit) != len(set(resource_ids)):
+        raise InvalidBooking({"resource_ids": ["Unknown or inactive resource."]})
+    requirements = [
+        r
+        for r in ResourceRequirement.objects.filter(appointment_type=appointment_type)
+        if r.kind != ResourceKind.PRACTITIONER
+    ]
+    unused = {s.pk: s for s in explicit}
+    needs_pick: list[ResourceRequirement] = []
+    for requirement in requirements:
+        match = next(
+            (
+                s
+                for s in unused.values()
+                if s.kind == requirement.kind and (not requirement.category or s.category == requirement.category)
+            ),
+            None,
+        )
+        if match is not None:
+            plan.others.append(unused.pop(match.pk))
+        elif not requirement.optional:
+            needs_pick.append(requirement)
+    if unused:
+        raise InvalidBooking({"resource_ids": ["This appointment type does not use these resources."]})
+    schedules_to_check = plan.schedules
+    if not override:
+        working = _working(schedules_to_check, start, end)
+        for schedule in schedules_to_check:
+            if not covers(working[schedule.pk], start, end):
+                raise OutsideAvailability(schedule.pk, schedule.name)
+    for requirement in needs_pick:
+        candidates = list(
+            Schedule.objects.filter(
+                kind=requirement.kind,
+                location_id=practitioner_schedule.location_id,
+                active=True,
+                **({"category": requirement.category} if requirement.category else {}),
+            ).order_by("name", "id")
+        )
+        if candidates:
+            working = _working(candidates, start, end)
+            candidates = [c for c in candidates if covers(working[c.pk], start, end)]
+            busy = _busy_schedule_ids([c.pk for c in candidates], plan.busy_start, plan.busy_end)
+            candidates = [c for c in candidates if c.pk not in busy]
+        if not candidates:
+            raise MissingResource(requirement.kind, requirement.category)
+        plan.others.append(candidates[0])
+        plan.auto_picked[candidates[0].pk] = candidates[1:]
+    return plan
+
+
+def _release_expired_holds(schedule_ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
+    """Expired tentative slots in the way are deleted (their holds marked expired) so the time can be taken."""
+    now = timezone.now()
+    expired = Slot.objects.filter(
+        schedule_id__in=schedule_ids,
+        status=SlotStatus.BUSY_TENTATIVE,
+        expires_at__lte=now,
+        period__overlap=DateTimeTZRange(start, end, "[)"),
+    )
+    hold_ids = list(expired.values_list("hold_id", flat=True))
+    if hold_ids:
+        Hold.objects.filter(pk__in=hold_ids, status=HoldStatus.ACTIVE).update(status=HoldStatus.EXPIRED)
+        Slot.objects.filter(hold_id__in=hold_ids).delete()
+
+
+def _insert_slots(plan: _Plan, make: Any) -> list[Slot]:
+    """Insert one slot per schedule in one statement; an exclusion violation becomes ``SlotUnavailable`` naming
+    the resource. When an auto-picked resource lost a race, retry with the next free candidate."""
+    for _attempt in range(AUTO_PICK_ATTEMPTS):
+        _release_expired_holds([s.pk for s in plan.schedules], plan.busy_start, plan.busy_end)
+        slots = [make(schedule) for schedule in plan.schedules]
+        try:
+            with transaction.atomic():
+                return Slot.objects.bulk_create(slots)
+        except IntegrityError as exc:
+            conflict = _conflicting_schedule(exc, plan)
+            if conflict is None:
+                raise
+            alternatives = plan.auto_picked.get(conflict.pk)
+            if not alternatives:
+                raise SlotUnavailable(conflict.pk, conflict.name) from None
+            replacement = alternatives.pop(0)
+            plan.auto_picked[replacement.pk] = alternatives
+            plan.others = [replacement if s.pk == conflict.pk else s for s in plan.others]
+    raise SlotUnavailable(plan.others[-1].pk, plan.others[-1].name)
+
+
+def _conflicting_schedule(exc: IntegrityError, plan: _Plan) -> Schedule | None:
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    if diag is None or getattr(diag, "constraint_name", None) != EXCLUSION_CONSTRAINT:
+        return None
+    match = _CONFLICT_KEY.search(getattr(diag, "message_detail", "") or "")
+    by_id = {s.pk: s for s in plan.schedules}
+    if match and int(match.group(1)) in by_id:
+        return by_id[int(match.group(1))]
+    return plan.practitioner_schedule
+
+
+def _range(plan: _Plan) -> DateTimeTZRange:
+    return DateTimeTZRange(plan.busy_start, plan.busy_end, "[)")
+
+
+def _encounter_modality(appointment_type: AppointmentType) -> str:
+    return "virtual" if appointment_type.modality == Modality.VIDEO else "in-person"
+
+
+# --- holds ------------------------------------------------------------------------------------------------------
+
+
+def hold_create(
+    *,
+    actor: User,
+    appointment_type_id: int,
+    patient_id: int,
+    start: dt.datetime,
+    practitioner_id: int | None,
+    resource_ids: list[int] | None = None,
+    request: HttpRequest | None = None,
+) -> HoldRef:
+    """Reserve every resource of a booking for ``SCHEDULING_HOLD_TTL_SECONDS`` while the patient confirms.
+    Tentative slots block others exactly like a booking (same constraint). Raises like ``appointment_book``."""
+    authorise_booking(actor=actor, patient_id=patient_id, request=request)
+    appointment_type = _appointment_type(appointment_type_id, actor)
+    plan = plan_booking(
+        actor=actor,
+        appointment_type=appointment_type,
+        patient_id=patient_id,
+        start=start,
+        practitioner_id=practitioner_id,
+        resource_ids=list(resource_ids or []),
+        override=False,
+    )
+    with transaction.atomic():
+        now = timezone.now()
+        assert plan.practitioner_schedule.practitioner_id is not None  # CHECK: practitioner schedules name one
+        hold = Hold.objects.create(
+            patient_id=patient_id,
+            appointment_type=appointment_type,
+            practitioner_id=plan.practitioner_schedule.practitioner_id,
+            location_id=plan.practitioner_schedule.location_id,
+            start=plan.start,
+            end=plan.end,
+            expires_at=now + hold_ttl(),
+            created_by=actor,
+            created_at=now,
+        )
+        _insert_slots(
+            plan,
+            lambda schedule: Slot(
+                schedule=schedule,
+                period=_range(plan),
+                status=SlotStatus.BUSY_TENTATIVE,
+                hold=hold,
+                expires_at=hold.expires_at,
+            ),
+        )
+    return hold_dto(hold)
+
+
+def _hold_for_update(hold_id: UUID | str, actor: User) -> Hold:
+    try:
+        hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+    except (ValueError, TypeError):
+        hold = None
+    if hold is None or (hold.created_by_id != actor.pk and not actor.has_role(*OVERRIDERS)):
+        raise NotFound("Hold", hold_id)
+    return hold
+
+
+def hold_release(*, actor: User, hold_id: UUID | str) -> None:
+    """Give a hold's resources back now (the patient changed their mind). Idempotent for a released hold."""
+    with transaction.atomic():
+        hold = _hold_for_update(hold_id, actor)
+        if hold.status == HoldStatus.ACTIVE:
+            Slot.objects.filter(hold=hold).delete()
+            hold.status = HoldStatus.RELEASED
+            hold.save(update_fields=["status"])
+
+
+def holds_release_expired(*, limit: int = 1000) -> int:
+    """Delete the slots of expired holds and mark them expired (the one-minute beat task). Safe to run anywhere,
+    any number of times at once (``skip_locked``)."""
+    with transaction.atomic():
+        ids = list(
+            Hold.objects.select_for_update(skip_locked=True)
+            .filter(status=HoldStatus.ACTIVE, expires_at__lte=timezone.now())
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Slot.objects.filter(hold_id__in=ids).delete()
+            Hold.objects.filter(pk__in=ids).update(status=HoldStatus.EXPIRED)
+    return len(ids)
+
+
+def hold_confirm(
+    *, actor: User, hold_id: UUID | str, comment: str = "", request: HttpRequest | None = None
+) -> AppointmentRef:
+    """Turn an active, unexpired hold into a booked appointment: its tentative slots become the appointment's busy
+    slots in place (no moment without a reservation). Raises ``NotFound`` (not yours), ``HoldNotActive``
+    (already used or released), ``HoldExpired``."""
+    comment = _clean_comment(comment)
+    hold_patient = (
+        Hold.objects.filter(pk=hold_id).values_list("patient_id", flat=True).first() if _uuid(hold_id) else None
+    )
+    if hold_patient is None:
+        raise NotFound("Hold", hold_id)
+    authorise_booking(actor=actor, patient_id=hold_patient, request=request)
+    with transaction.atomic():
+        hold = _hold_for_update(hold_id, actor)
+        if hold.status == HoldStatus.EXPIRED or (
+            hold.status == HoldStatus.ACTIVE and hold.expires_at <= timezone.now()
+        ):
+            raise HoldExpired("the hold expired; choose the time again")
+        if hold.status != HoldStatus.ACTIVE:
+            raise HoldNotActive(f"the hold is {hold.status}")
+        appointment_type = hold.appointment_type
+        appointment = _create_appointment(
+            actor=actor,
+            appointment_type=appointment_type,
+            patient_id=hold.patient_id,
+            practitioner_id=hold.practitioner_id,
+            location_id=hold.location_id,
+            start=hold.start,
+            end=hold.end,
+            comment=comment,
+            override_reason="",
+        )
+        Slot.objects.filter(hold=hold).update(
+            status=SlotStatus.BUSY, appointment=appointment, hold=None, expires_at=None
+        )
+        hold.status = HoldStatus.CONSUMED
+        hold.appointment = appointment
+        hold.save(update_fields=["status", "appointment"])
+        _after_booking(actor=actor, appointment=appointment, request=request, data={"hold": str(hold.pk)})
+    return appointment_dto(appointment)
+
+
+def _uuid(value: object) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+# --- booking ----------------------------------------------------------------------------------------------------
+
+
+def _clean_comment(comment: str) -> str:
+    if not isinstance(comment, str) or len(comment) > 500:
+        raise InvalidBooking({"comment": ["At most 500 characters."]})
+    return comment.strip()
+
+
+def _create_appointment(
+    *,
+    actor: User,
+    appointment_type: AppointmentType,
+    patient_id: int,
+    practitioner_id: int,
+    location_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    comment: str,
+    override_reason: str,
+    series_id: int | None = None,
+) -> Appointment:
+    now = timezone.now()
+    return Appointment.objects.create(
+        patient_id=patient_id,
+        appointment_type=appointment_type,
+        practitioner_id=practitioner_id,
+        location_id=location_id,
+        modality=appointment_type.modality,
+        status=AppointmentStatus.BOOKED,
+        start=start,
+        end=end,
+        series_id=series_id,
+        comment=comment,
+        override_reason=override_reason,
+        booked_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _after_booking(*, actor: User, appointment: Appointment, request: HttpRequest | None, data: dict[str, Any]) -> None:
+    """The planned encounter in the EHR (the appointment on the patient's timeline) and the domain event, in the
+    booking's transaction."""
+    encounter = encounter_plan(
+        actor=actor,
+        patient_id=appointment.patient_id,
+        practitioner_id=appointment.practitioner_id,
+        location_id=appointment.location_id,
+        modality=_encounter_modality(appointment.appointment_type),
+        planned_start=appointment.start,
+        planned_end=appointment.end,
+        request=request,
+    )
+    appointment.encounter_id = encounter.id
+    appointment.save(update_fields=["encounter_id"])
+    appointment_event_record(
+        appointment=appointment, type="booked", actor=actor, from_status="", to_status=appointment.status, data=data
+    )
+
+
+def appointment_book(
+    *,
+    actor: User,
+    appointment_type_id: int,
+    patient_id: int,
+    start: dt.datetime,
+    practitioner_id: int | None,
+    resource_ids: list[int] | None = None,
+    override_reason: str = "",
+    comment: str = "",
+    series_id: int | None = None,
+    request: HttpRequest | None = None,
+) -> AppointmentRef:
+    """Book ``patient_id`` for an appointment type at ``start`` with a practitioner and every other resource the
+    type needs (given in ``resource_ids`` or chosen among the free ones at the practitioner's location).
+
+    Atomic across resources: one transaction inserts the appointment, its slots, the planned EHR encounter and the
+    domain event; a conflict on any resource raises ``SlotUnavailable`` naming it and writes nothing. With
+    ``override_reason`` (schedulers and admins only) the booking may deliberately double-book and ignore working
+    hours; the reason is kept on the appointment and in its event. Callers: the patient (for themselves, patient-
+    bookable types, aligned starts, minimum notice), staff who may schedule the patient.
+    """
+    comment = _clean_comment(comment)
+    override_reason = override_reason.strip() if isinstance(override_reason, str) else ""
+    if override_reason and not actor.has_role(*OVERRIDERS):
+        raise BookingForbidden("only schedulers and administrators may override double-booking rules")
+    if len(override_reason) > 500:
+        raise InvalidBooking({"override_reason": ["At most 500 characters."]})
+    authorise_booking(actor=actor, patient_id=patient_id, request=request)
+    appointment_type = _appointment_type(appointment_type_id, actor)
+    override = bool(override_reason)
+    plan = plan_booking(
+        actor=actor,
+        appointment_type=appointment_type,
+        patient_id=patient_id,
+        start=start,
+        practitioner_id=practitioner_id,
+        resource_ids=list(resource_ids or []),
+        override=override,
+    )
+    with transaction.atomic():
+        appointment = _create_appointment(
+            actor=actor,
+            appointment_type=appointment_type,
+            patient_id=patient_id,
+            practitioner_id=plan.practitioner_schedule.practitioner_id or 0,
+            location_id=plan.practitioner_schedule.location_id,
+            start=plan.start,
+            end=plan.end,
+            comment=comment,
+            override_reason=override_reason,
+            series_id=series_id,
+        )
+        _insert_slots(
+            plan,
+            lambda schedule: Slot(
+                schedule=schedule,
+                period=_range(plan),
+                status=SlotStatus.BUSY,
+                appointment=appointment,
+                override=override,
+            ),
+        )
+        data: dict[str, Any] = {"override": True} if override else {}
+        _after_booking(actor=actor, appointment=appointment, request=request, data=data)
+    return appointment_dto(appointment)
+
+
+# --- changes ----------------------------------------------------------------------------------------------------
+
+
+def appointment_for_update(appointment_id: int, expected_version: int | None) -> Appointment:
+    appointment = (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("appointment_type")
+        .filter(pk=appointment_id)
+        .first()
+    )
+    if appointment is None:
+        raise NotFound("Appointment", appointment_id)
+    if expected_version is not None and appointment.version != expected_version:
+        raise VersionConflict(appointment.version)
+    return appointment
+
+
+def authorise_change(*, actor: User, appointment_id: int, request: HttpRequest | None) -> tuple[int, int]:
+    """Who may change an appointment: whoever may book for its patient. Returns (patient_id, version)."""
+    row = Appointment.objects.filter(pk=appointment_id).values_list("patient_id", "version").first()
+    if row is None:
+        raise NotFound("Appointment", appointment_id)
+    try:
+        authorise_booking(actor=actor, patient_id=row[0], request=request)
+    except (BookingForbidden, NotFound) as exc:
+        # An outsider learns nothing about whether the appointment exists.
+        raise NotFound("Appointment", appointment_id) from exc
+    return row
+
+
+def release_slots(appointment: Appointment) -> None:
+    Slot.objects.filter(appointment=appointment, status=SlotStatus.BUSY).update(status=SlotStatus.FREE)
+
+
+def appointment_reschedule(
+    *,
+    actor: User,
+    appointment_id: int,
+    expected_version: int | None,
+    start: dt.datetime,
+    practitioner_id: int | None = None,
+    resource_ids: list[int] | None = None,
+    reason: str,
+    override_reason: str = "",
+    request: HttpRequest | None = None,
+) -> AppointmentRef:
+    """Move an active appointment to ``start`` (and optionally another practitioner or resources). In one
+    transaction the old slots are released and the new ones taken; a conflict leaves the appointment exactly as it
+    was. Patients may move their own appointments outside the cancellation window. Raises like
+    ``appointment_book``, plus ``VersionConflict`` and ``InvalidTransition``-like ``InvalidBooking``."""
+    reason = _require_reason(reason)
+    override_reason = override_reason.strip() if isinstance(override_reason, str) else ""
+    if override_reason and not actor.has_role(*OVERRIDERS):
+        raise BookingForbidden("only schedulers and administrators may override double-booking rules")
+    patient_id, _version = authorise_change(actor=actor, appointment_id=appointment_id, request=request)
+    with transaction.atomic():
+        appointment = appointment_for_update(appointment_id, expected_version)
+        if appointment.status not in ACTIVE_STATUSES or appointment.status != AppointmentStatus.BOOKED:
+            raise InvalidBooking({"status": [f"A {appointment.status} appointment cannot be moved."]})
+        _check_patient_window(actor, appointment)
+        current_resources = list(
+            Slot.objects.filter(appointment=appointment, status=SlotStatus.BUSY)
+            .exclude(schedule__kind=ResourceKind.PRACTITIONER)
+            .values_list("schedule_id", flat=True)
+        )
+        old = (appointment.start, appointment.practitioner_id)
+        release_slots(appointment)
+        override = bool(override_reason)
+        plan = plan_booking(
+            actor=actor,
+            appointment_type=appointment.appointment_type,
+            patient_id=patient_id,
+            start=start,
+            practitioner_id=practitioner_id if practitioner_id is not None else appointment.practitioner_id,
+            resource_ids=list(resource_ids) if resource_ids is not None else current_resources,
+            override=override,
+        )
+        _insert_slots(
+            plan,
+            lambda schedule: Slot(
+                schedule=schedule,
+                period=_range(plan),
+                status=SlotStatus.BUSY,
+                appointment=appointment,
+                override=override,
+            ),
+        )
+        appointment.start = plan.start
+        appointment.end = plan.end
+        appointment.practitioner_id = plan.practitioner_schedule.practitioner_id or appointment.practitioner_id
+        appointment.location_id = plan.practitioner_schedule.location_id
+        if override:
+            appointment.override_reason = override_reason
+        appointment.version += 1
+        appointment.updated_at = timezone.now()
+        appointment.save()
+        if appointment.encounter_id is not None:
+            encounter_replan(
+                actor=actor,
+                encounter_id=appointment.encounter_id,
+                planned_start=appointment.start,
+                planned_end=appointment.end,
+                practitioner_id=appointment.practitioner_id,
+                location_id=appointment.location_id,
+                request=request,
+            )
+        appointment_event_record(
+            appointment=appointment,
+            type="rescheduled",
+            actor=actor,
+            from_status=appointment.status,
+            to_status=appointment.status,
+            data={
+                "from_start": old[0].isoformat(),
+                "from_practitioner_id": old[1],
+                "reason": reason,
+                **({"override": True} if override else {}),
+            },
+        )
+    return appointment_dto(appointment)
+
+
+def _require_reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidBooking({"reason": ["Give a reason."]})
+    if len(reason) > 500:
+        raise InvalidBooking({"reason": ["At most 500 characters."]})
+    return reason.strip()
+
+
+def _check_patient_window(actor: User, appointment: Appointment) -> None:
+    """Patients change their own bookings only up to the type's cancellation window before the start."""
+    if is_staff_booker(actor):
+        return
+    window = dt.timedelta(minutes=appointment.appointment_type.cancellation_window_minutes)
+    if appointment.start - timezone.now() < window:
+        raise TooLate("too close to the start to change online; please call the clinic")
+
+
+def appointment_cancel(
+    *,
+    actor: User,
+    appointment_id: int,
+    reason: str,
+    expected_version: int | None = None,
+    request: HttpRequest | None = None,
+) -> AppointmentRef:
+    """Cancel with a reason: the slots are released, the planned encounter is cancelled, waitlisted patients are
+    offered the freed time (``scheduling.services.waitlist``), all in one transaction. Patients may cancel their own
+    appointments outside the cancellation window."""
+    from scheduling.services.waitlist import waitlist_offer_freed_slot
+
+    reason = _require_reason(reason)
+    authorise_change(actor=actor, appointment_id=appointment_id, request=request)
+    with transaction.atomic():
+        appointment = appointment_for_update(appointment_id, expected_version)
+        _check_patient_window(actor, appointment)
+        schedule_ids = list(
+            Slot.objects.filter(appointment=appointment, status=SlotStatus.BUSY).values_list("schedule_id", flat=True)
+        )
+        previous = appointment_transition(appointment, AppointmentStatus.CANCELLED)
+        appointment.cancel_reason = reason
+        appointment.version += 1
+        appointment.updated_at = timezone.now()
+        appointment.save()
+        release_slots(appointment)
+        _cancel_encounter(actor=actor, appointment=appointment, reason=reason, request=request)
+        appointment_event_record(
+            appointment=appointment,
+            type="cancelled",
+            actor=actor,
+            from_status=previous,
+            to_status=appointment.status,
+            data={"reason": reason},
+        )
+        if appointment.start > timezone.now():
+            waitlist_offer_freed_slot(appointment=appointment, schedule_ids=schedule_ids)
+    return appointment_dto(appointment)
+
+
+def _cancel_encounter(
+    *, actor: User | None, appointment: Appointment, reason: str, request: HttpRequest | None
+) -> None:
+    """The planned EHR encounter is cancelled with the appointment. An encounter already under way (the visit
+    started) is left as it is: what happened in it is part of the record."""
+    if appointment.encounter_id is None or actor is None:
+        return
+    with contextlib.suppress(EhrInvalidTransition):
+        encounter_cancel(actor=actor, encounter_id=appointment.encounter_id, reason=reason, request=request)
