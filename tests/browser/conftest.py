@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from ehr.services.demo import demo_seed
+from scheduling.services.demo import demo_seed_scheduling
 from tests.support.servers import ROOT, Daphne
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,6 +74,7 @@ def demo_data(browser_database, django_db_blocker) -> None:  # type: ignore[no-u
     """Demo data committed to the test database, for the server process to see."""
     with django_db_blocker.unblock():
         off_loop(lambda: demo_seed(password=DEMO_PASSWORD))
+        off_loop(demo_seed_scheduling)
 
 
 @pytest.fixture(scope="session")
