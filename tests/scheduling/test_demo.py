@@ -30,7 +30,7 @@ def test_seed_demo_scheduling_twice_leaves_the_same_configuration_and_books_once
         types,
         appointments,
     )
-    assert schedules == 8 and types == 3
+    assert (schedules, types) == (8, 3)
     # The demo patient has their next visit, and the video type has free slots for patients.
     assert Appointment.objects.filter(patient__user__username="patient").exists()
     patient = User.objects.get(username="patient")
