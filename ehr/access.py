@@ -52,6 +52,11 @@ class PatientAction(StrEnum):
     BREAK_GLASS = "break_glass"
     REVIEW_BREAK_GLASS = "review_break_glass"
     READ_ACCESS_LOG = "read_access_log"
+    # Booking and managing appointments (planned encounters) for this patient: ehr.services.clinical.encounter_plan,
+    # encounter_replan, encounter_cancel; the scheduling app checks it before booking.
+    SCHEDULE = "schedule"
+    # Merging a duplicate record into the surviving one (health-information work): ehr.services.patients.patient_merge.
+    MERGE = "merge"
 
 
 class Relationship(StrEnum):
@@ -154,6 +159,18 @@ POLICY: dict[PatientAction, dict[str, frozenset[Relationship]]] = {
     },
     PatientAction.REVIEW_BREAK_GLASS: {Role.ADMIN: _ANY},
     PatientAction.READ_ACCESS_LOG: {Role.PATIENT: _SELF},
+    PatientAction.SCHEDULE: {
+        Role.PRACTITIONER: _CLINICAL,
+        Role.NURSE: _CLINICAL,
+        Role.SCHEDULER: _ANY,
+        Role.ADMIN: _ANY,
+        Role.PATIENT: _SELF,
+    },
+    # Checked on both records of a merge.
+    PatientAction.MERGE: {
+        Role.SCHEDULER: _ANY,
+        Role.ADMIN: _ANY,
+    },
 }
 
 _AUDIT_ACTION = {
@@ -172,6 +189,8 @@ _AUDIT_ACTION = {
     PatientAction.BREAK_GLASS: AuditAction.BREAK_GLASS,
     PatientAction.REVIEW_BREAK_GLASS: AuditAction.UPDATE,
     PatientAction.READ_ACCESS_LOG: AuditAction.READ,
+    PatientAction.SCHEDULE: AuditAction.UPDATE,
+    PatientAction.MERGE: AuditAction.UPDATE,
 }
 
 _ENTITY = {

@@ -37,6 +37,23 @@ class PatientIdentifiers:
     insurance_member_id: str
 
 
+@dataclass(frozen=True)
+class PatientRef:
+    """What other apps (scheduling, telehealth, notifications) get of a patient: enough to name them, greet them in
+    their language and reach their portal account. ``status``: ``active``, ``entered-in-error`` or ``merged`` (then
+    ``merged_into_id`` names the surviving record). Produced only by ``patient_refs_get`` (access-checked, audited)
+    and ``patient_ref_for_user`` (the signed-in patient's own record)."""
+
+    id: int
+    mrn: str
+    display_name: str
+    birth_date: datetime.date
+    preferred_language: str
+    user_id: int | None
+    status: str
+    merged_into_id: int | None
+
+
 # --- Clinical record --------------------------------------------------------------------------------------------
 
 
@@ -56,6 +73,9 @@ class RecordHistoryEntry:
 
 @dataclass(frozen=True)
 class EncounterRef:
+    """An encounter. ``planned_start``/``planned_end``: the booked period of a visit planned by scheduling (None for
+    encounters opened on the spot); ``period_start``/``period_end``: what actually happened."""
+
     id: int
     patient_id: int
     practitioner_id: int
@@ -69,6 +89,8 @@ class EncounterRef:
     reason: str
     duration_seconds: int | None
     version: int
+    planned_start: datetime.datetime | None
+    planned_end: datetime.datetime | None
 
 
 @dataclass(frozen=True)

@@ -681,10 +681,12 @@ def clinical_record_history(
 
 def patient_seen_at_actor_clinic(actor: User, patient_id: int) -> bool:
     """The ``SAME_CLINIC`` relationship of ``ehr.access``: ``actor`` works at a location (``User.locations``) where
-    the patient has an encounter that is not entered in error. One indexed query (encounter (location, patient))."""
+    the patient has an encounter that is planned, in progress or finished. A booked visit (planned) counts, so the
+    booked doctor can prepare; a cancelled or entered-in-error one never happened and grants nothing.
+    One indexed query (encounter (location, patient))."""
     return (
         Encounter.objects.filter(patient_id=patient_id, location__staff=actor)
-        .exclude(status=EncounterStatus.ENTERED_IN_ERROR)
+        .exclude(status__in=[EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR])
         .exists()
     )
 
@@ -761,3 +763,80 @@ def document_content_open(
 
 
 _HISTORIES["DocumentReference"] = (DocumentReference, DocumentReferenceVersion)
+
+
+# --- Patient references for other apps (scheduling, telehealth, notifications) ----------------------------------
+
+from ehr.dto import PatientRef  # noqa: E402
+from ehr.errors import InvalidPatientData  # noqa: E402
+
+PATIENT_REF_FIELDS = (
+    "id",
+    "mrn",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "preferred_language",
+    "user_id",
+    "status",
+    "merged_into_id",
+)
+_AUDIT_PURPOSE_MAX = 40  # AuditEvent.purpose
+
+
+def _patient_ref(row: Patient) -> PatientRef:
+    return PatientRef(
+        id=row.pk,
+        mrn=row.mrn,
+        display_name=row.display_name,
+        birth_date=row.birth_date,
+        preferred_language=row.preferred_language,
+        user_id=row.user_id,
+        status=row.status,
+        merged_into_id=row.merged_into_id,
+    )
+
+
+def patient_refs_get(
+    *, actor: User, patient_ids: list[int], purpose: str, request: HttpRequest | None = None
+) -> dict[int, PatientRef]:
+    """``PatientRef`` of each id (any status), keyed by id: for lists of appointments, queues and reminders.
+
+    Every id must be one the actor may ``READ`` (``ehr.access``): otherwise ``AccessDenied`` (the denial audited)
+    and nothing is returned — a patient asking for anyone but themselves is refused whether the id exists or not.
+    A readable id that does not exist raises ``PatientNotFound``. One query for the rows (access checks for roles
+    that read any record need none; clinicians' relationship tests cost one or two indexed queries per id) and one
+    ``read`` audit row of ``PatientSearch`` with ``purpose`` (required, at most 40 characters, e.g.
+    ``"appointment_list"``) and the ids. An empty list returns ``{}`` and audits nothing. Call it outside your own
+    ``transaction.atomic()`` so a denial's audit row survives. Callers: any app, for the signed-in ``actor``.
+    """
+    if not isinstance(purpose, str) or not purpose.strip() or len(purpose.strip()) > _AUDIT_PURPOSE_MAX:
+        raise InvalidPatientData({"purpose": [f"Say why the records are read (1 to {_AUDIT_PURPOSE_MAX} characters)."]})
+    if any(isinstance(pk, bool) or not isinstance(pk, int) for pk in patient_ids):
+        raise InvalidPatientData({"patient_ids": ["Must be a list of patient ids."]})
+    wanted = list(dict.fromkeys(patient_ids))
+    if not wanted:
+        return {}
+    for patient_id in wanted:
+        patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.READ, request=request)
+    refs = {row.pk: _patient_ref(row) for row in Patient.objects.filter(pk__in=wanted).only(*PATIENT_REF_FIELDS)}
+    missing = [pk for pk in wanted if pk not in refs]
+    if missing:
+        raise PatientNotFound(missing[0])
+    _audit_patient_read(
+        actor=actor,
+        patient_id=None,
+        request=request,
+        entity_type="PatientSearch",
+        purpose=purpose.strip(),
+        detail={"results": len(refs), "patient_ids": wanted},
+    )
+    return {pk: refs[pk] for pk in wanted}
+
+
+def patient_ref_for_user(*, user_id: int) -> PatientRef | None:
+    """The patient record whose portal login is ``user_id`` (``Patient.user``), or None: how another app finds the
+    signed-in patient's own record. Not audited (it reveals only the caller's own record to the caller, like
+    ``auth/me``); pass only the id of the signed-in user. One query."""
+    row = Patient.objects.filter(user_id=user_id).only(*PATIENT_REF_FIELDS).first()
+    return None if row is None else _patient_ref(row)

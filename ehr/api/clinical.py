@@ -30,6 +30,7 @@ from ehr.api.clinical_serializers import (
     ConditionSerializer,
     ConditionUpdateSerializer,
     DraftConflictErrorSerializer,
+    EncounterCancelSerializer,
     EncounterCreateSerializer,
     EncounterListSerializer,
     EncounterSerializer,
@@ -62,6 +63,7 @@ from ehr.services.clinical import (
     clinical_note_addendum,
     clinical_note_save_draft,
     clinical_note_sign,
+    encounter_cancel,
     encounter_close,
     encounter_mark_entered_in_error,
     encounter_open,
@@ -204,6 +206,29 @@ class EncounterEnteredInErrorApi(APIView):
                 encounter_id=encounter_id,
                 expected_version=expected,
                 reason=body["reason"],
+                request=request._request,
+            )
+        return _etag(Response(EncounterSerializer(encounter).data), encounter.version)
+
+
+class EncounterCancelApi(APIView):
+    """Cancel a planned (booked) encounter: If-Match and a reason; 409 once it has started or ended."""
+
+    @extend_schema(
+        operation_id="encounters_cancel",
+        request=EncounterCancelSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={200: EncounterSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, encounter_id: int) -> Response:
+        expected = _expected_version(request)
+        body = _form(EncounterCancelSerializer, request)
+        with clinical_errors():
+            encounter = encounter_cancel(
+                actor=_actor(request),
+                encounter_id=encounter_id,
+                reason=body["reason"],
+                expected_version=expected,
                 request=request._request,
             )
         return _etag(Response(EncounterSerializer(encounter).data), encounter.version)

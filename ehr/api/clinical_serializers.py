@@ -57,6 +57,12 @@ class EncounterSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
     duration_seconds = serializers.IntegerField(allow_null=True)
     version = serializers.IntegerField()
+    planned_start = serializers.DateTimeField(allow_null=True, help_text="Booked start of a planned visit")
+    planned_end = serializers.DateTimeField(allow_null=True, help_text="Booked end of a planned visit")
+
+
+class EncounterCancelSerializer(serializers.Serializer[object]):
+    reason = serializers.CharField(max_length=500, help_text="Why the booked visit will not happen")
 
 
 class EncounterListSerializer(serializers.Serializer[object]):

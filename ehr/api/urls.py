@@ -12,6 +12,7 @@ from ehr.api.audit import AuditEventListApi
 from ehr.api.clinical import (
     RECORD_APIS,
     ChartSummaryApi,
+    EncounterCancelApi,
     EncounterCloseApi,
     EncounterEnteredInErrorApi,
     EncounterHistoryApi,
@@ -61,6 +62,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/summary/", ChartSummaryApi.as_view(), name="ehr-chart-summary"),
     path("patients/<int:patient_id>/encounters/", EncounterListApi.as_view(), name="ehr-encounter-list"),
     path("encounters/<int:encounter_id>/close/", EncounterCloseApi.as_view(), name="ehr-encounter-close"),
+    path("encounters/<int:encounter_id>/cancel/", EncounterCancelApi.as_view(), name="ehr-encounter-cancel"),
     path(
         "encounters/<int:encounter_id>/entered-in-error/",
         EncounterEnteredInErrorApi.as_view(),

@@ -64,8 +64,12 @@ class EncounterStatus(models.TextChoices):
 class Encounter(models.Model):
     """An interaction between a patient and a practitioner at a location (a clinic, physical or virtual).
 
+    A booked visit is a ``planned`` encounter with its ``planned_start``/``planned_end`` (set by scheduling through
+    ``encounter_plan``); ``period_*`` is what actually happened.
+
     Invariants (CHECK): known status and modality; ``period_end >= period_start``; a finished encounter has its end
-    and ``duration_seconds``. Status changes only through ``encounter_transition``'s table.
+    and ``duration_seconds``; the planned period is both-or-neither with ``planned_end > planned_start``, and a
+    planned encounter has one. Status changes only through ``encounter_transition``'s table.
     """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="encounters")
@@ -77,6 +81,8 @@ class Encounter(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    planned_start = models.DateTimeField(null=True, blank=True)
+    planned_end = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
@@ -103,6 +109,15 @@ class Encounter(models.Model):
                 condition=~models.Q(status=EncounterStatus.FINISHED)
                 | models.Q(period_end__isnull=False, duration_seconds__isnull=False),
                 name="encounter_finished_has_end",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(planned_start__isnull=True, planned_end__isnull=True)
+                | models.Q(planned_start__isnull=False, planned_end__gt=models.F("planned_start")),
+                name="encounter_planned_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=EncounterStatus.PLANNED) | models.Q(planned_start__isnull=False),
+                name="encounter_planned_has_period",
             ),
         ]
 

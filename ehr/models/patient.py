@@ -2,7 +2,7 @@
 
 Writes go through ``ehr.services.patients`` only: it assigns the MRN, encrypts identifiers, bumps ``version`` under
 a row lock and appends a ``PatientVersion`` in the same transaction. Nothing here is ever deleted; a record
-registered by mistake is marked ``entered-in-error``.
+registered by mistake is marked ``entered-in-error``, a duplicate is ``merged`` into the surviving record.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class AdministrativeGender(models.TextChoices):
 class PatientStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
+    # A duplicate folded into another record (FHIR Patient.link "replaced-by" -> ``merged_into``); terminal.
+    MERGED = "merged", "Merged into another record"
 
 
 # The demographic fields a version snapshot records and an update may change (identifiers are handled apart).
@@ -57,7 +59,9 @@ class Patient(models.Model):
     """A person receiving care. ``user`` is their portal login, when they have one.
 
     Invariants: ``version`` starts at 1 and grows by one per change (each change has a ``PatientVersion`` row);
-    ``status`` and ``sex`` hold known codes and the MRN its format (CHECK constraints). National and insurance
+    ``status`` and ``sex`` hold known codes and the MRN its format (CHECK constraints); a ``merged`` record names
+    the record it was merged into (``merged_into``, never itself) and no other record does (CHECK); once merged,
+    PostgreSQL refuses new clinical rows for it (migration 0014, ``patient_merge``). National and insurance
     identifiers are stored only as Fernet tokens (``*_encrypted``, see ``ehr.crypto``) plus a keyed hash of the
     normalised value for exact search; the plaintext never reaches the database.
     """
@@ -85,6 +89,14 @@ class Patient(models.Model):
     insurance_member_id_encrypted = models.TextField(blank=True)
     insurance_member_id_hash = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=20, choices=PatientStatus.choices, default=PatientStatus.ACTIVE)
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_from",
+        help_text="The surviving record this duplicate was merged into (FHIR Patient.link replaced-by).",
+    )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
@@ -110,6 +122,15 @@ class Patient(models.Model):
             models.CheckConstraint(condition=models.Q(status__in=PatientStatus.values), name="patient_status_known"),
             models.CheckConstraint(condition=models.Q(sex__in=AdministrativeGender.values), name="patient_sex_known"),
             models.CheckConstraint(condition=models.Q(mrn__regex=MRN_PATTERN), name="patient_mrn_format"),
+            # merged <=> merged_into set; never into itself.
+            models.CheckConstraint(
+                condition=models.Q(status=PatientStatus.MERGED, merged_into__isnull=False)
+                | (~models.Q(status=PatientStatus.MERGED) & models.Q(merged_into__isnull=True)),
+                name="patient_merged_iff_merged_into",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_itself"
+            ),
         ]
 
     def __str__(self) -> str:

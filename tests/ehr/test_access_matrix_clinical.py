@@ -9,6 +9,7 @@ matrix (test_access_matrix.py).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ehr.models import AuditEvent, Location, Patient
@@ -26,6 +28,7 @@ from ehr.services.clinical import (
     clinical_note_sign,
     condition_add,
     encounter_open,
+    encounter_plan,
     medication_add,
     observation_record,
 )
@@ -99,10 +102,16 @@ def world(settings: Any, tmp_path: Path) -> World:
     draft = clinical_note_add(actor=dr, encounter_id=encounter.id, sections={"subjective": "cough"})
     signed = clinical_note_add(actor=dr, encounter_id=encounter.id, sections={"plan": "rest"})
     clinical_note_sign(actor=dr, note_id=signed.id, expected_version=1)
+    soon = timezone.now() + datetime.timedelta(days=2)
+    planned = encounter_plan(
+        actor=users["scheduler"], patient_id=patient.pk, practitioner_id=dr.pk, location_id=location.pk,
+        modality="virtual", planned_start=soon, planned_end=soon + datetime.timedelta(minutes=20),
+    )  # fmt: skip
     incoming = IncomingDocument(filename="lab.pdf", declared_type="application/pdf")
     incoming.write(PDF)
     ids = {
         "encounter": encounter.id,
+        "planned": planned.id,
         "draft": draft.id,
         "signed": signed.id,
         "conditions": condition_add(actor=dr, patient_id=patient.pk, code="I10").id,
@@ -173,6 +182,9 @@ ENDPOINTS: dict[str, Request] = {
         if_match='"1"',
     ),
     "encounter_history": _get(lambda w: f"/encounters/{w.ids['encounter']}/history/"),
+    "encounter_cancel": _post(
+        lambda w: f"/encounters/{w.ids['planned']}/cancel/", lambda w, r: {"reason": "patient rang"}, if_match='"1"'
+    ),
     "notes_list": _get(lambda w: f"/encounters/{w.ids['encounter']}/notes/"),
     "notes_create": _post(lambda w: f"/encounters/{w.ids['encounter']}/notes/", lambda w, r: {"subjective": "x"}),
     "note_detail": _get(lambda w: f"/notes/{w.ids['draft']}/"),
@@ -230,6 +242,9 @@ ALLOWED: dict[str, set[str]] = {
     # Only a draft's author edits and signs it (and signing needs a practitioner).
     "note_save_draft": AUTHOR,
     "note_sign": AUTHOR,
+    # Booked visits are managed under SCHEDULE: front desk and admins for anyone, clinicians in a care relationship
+    # (or under a grant), the patient for themselves.
+    "encounter_cancel": WRITERS | {"scheduler", "admin", "admin_glass", "patient_self"},
 }
 
 
@@ -251,6 +266,7 @@ ROUTES = {
     "patients/<int:patient_id>/summary/",
     "patients/<int:patient_id>/encounters/",
     "encounters/<int:encounter_id>/close/",
+    "encounters/<int:encounter_id>/cancel/",
     "encounters/<int:encounter_id>/entered-in-error/",
     "encounters/<int:record_id>/history/",
     "encounters/<int:encounter_id>/notes/",

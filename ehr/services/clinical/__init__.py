@@ -17,9 +17,13 @@ from django.http import HttpRequest
 from ehr.dto import AllergyRef, ConditionRef, MedicationRef, ObservationRef
 from ehr.models import User
 from ehr.services.clinical.encounters import (
+    encounter_cancel,
     encounter_close,
     encounter_mark_entered_in_error,
     encounter_open,
+    encounter_plan,
+    encounter_replan,
+    encounter_start,
     encounter_transition,
 )
 from ehr.services.clinical.notes import (
@@ -49,9 +53,13 @@ __all__ = [
     "condition_add",
     "condition_mark_entered_in_error",
     "condition_update",
+    "encounter_cancel",
     "encounter_close",
     "encounter_mark_entered_in_error",
     "encounter_open",
+    "encounter_plan",
+    "encounter_replan",
+    "encounter_start",
     "encounter_transition",
     "medication_add",
     "medication_mark_entered_in_error",

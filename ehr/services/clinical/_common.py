@@ -76,7 +76,7 @@ def authorise_patient(
     if status is None:
         raise PatientNotFound(patient_id)
     if writing and status != PatientStatus.ACTIVE:
-        raise InvalidClinicalData({"patient_id": ["The patient record is entered in error; nothing can be added."]})
+        raise InvalidClinicalData({"patient_id": [f"The patient record is {status}; nothing can be added."]})
 
 
 def authorise_record(

@@ -1,6 +1,10 @@
-"""Encounters: open (in progress), close (finished, with end time and duration), mark entered in error."""
+"""Encounters: open (in progress), close (finished, with end time and duration), mark entered in error; and the
+planning functions scheduling calls for booked visits: plan, replan, cancel, start (docs/ehr-public-api.md)."""
 
 from __future__ import annotations
+
+import datetime
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -8,8 +12,17 @@ from django.utils import timezone
 
 from ehr.access import PatientAction
 from ehr.dto import EncounterRef, to_dto
-from ehr.errors import ClinicalRecordNotFound
-from ehr.models import AuditAction, Encounter, EncounterModality, EncounterStatus, EncounterVersion, User
+from ehr.errors import ClinicalRecordNotFound, InvalidTransition
+from ehr.models import (
+    AuditAction,
+    Encounter,
+    EncounterModality,
+    EncounterStatus,
+    EncounterVersion,
+    Location,
+    Role,
+    User,
+)
 from ehr.services.clinical._common import (
     Cleaner,
     audit,
@@ -30,7 +43,11 @@ ENCOUNTER_FIELDS: tuple[str, ...] = (
     "period_end",
     "duration_seconds",
     "reason",
+    "planned_start",
+    "planned_end",
 )
+# Longest booked visit accepted by encounter_plan/encounter_replan: anything longer is a data-entry error.
+PLANNED_MAX_DURATION = datetime.timedelta(hours=24)
 
 S = EncounterStatus
 # The encounter state machine (FHIR encounter-status). Nothing else assigns Encounter.status.
@@ -201,5 +218,259 @@ def encounter_mark_entered_in_error(
             patient_id=patient_id,
             request=request,
             detail={"fields": changed, "version": encounter.version},
+        )
+    return encounter_dto(encounter)
+
+
+# --- Planning (scheduling's public API) ---------------------------------------------------------------------------
+
+
+def _lock(encounter_id: int, expected_version: int | None = None) -> Encounter:
+    """The encounter row locked for this transaction (practitioner and location loaded for the DTO); with
+    ``expected_version``, ``VersionConflict`` unless it is still at that version."""
+    queryset = Encounter.objects.select_related("practitioner", "location")
+    if expected_version is not None:
+        return lock_at_version(
+            queryset, encounter_id, expected_version, not_found=lambda: ClinicalRecordNotFound(KIND, encounter_id)
+        )
+    encounter = queryset.select_for_update(of=("self",)).filter(pk=encounter_id).first()
+    if encounter is None:  # pragma: no cover -- encounters are never deleted and the id was just looked up
+        raise ClinicalRecordNotFound(KIND, encounter_id)
+    return encounter
+
+
+def _planned_period(clean: Cleaner, start: Any, end: Any) -> tuple[datetime.datetime, datetime.datetime]:
+    """Both instants time-zone aware, ``end`` after ``start``, at most ``PLANNED_MAX_DURATION`` apart. Past
+    instants are allowed: scheduling may book a slot that has just begun (a walk-in)."""
+    for name, value in (("planned_start", start), ("planned_end", end)):
+        if not isinstance(value, datetime.datetime) or timezone.is_naive(value):
+            clean.fail(name, "Give a time-zone-aware instant.")
+    if clean.errors:
+        return start, end
+    if end <= start:
+        clean.fail("planned_end", "Must be after the planned start.")
+    elif end - start > PLANNED_MAX_DURATION:
+        clean.fail("planned_end", "A planned encounter lasts at most 24 hours.")
+    return start, end
+
+
+def _booked_practitioner(clean: Cleaner, practitioner_id: Any, location_id: Any) -> tuple[User | None, Location | None]:
+    """The practitioner (an active user with the practitioner role) and the location, which they must work at."""
+    practitioner = location = None
+    if isinstance(practitioner_id, bool) or not isinstance(practitioner_id, int):
+        clean.fail("practitioner_id", "Must be a user id.")
+    else:
+        practitioner = User.objects.filter(
+            pk=practitioner_id, is_active=True, roles__contains=[Role.PRACTITIONER]
+        ).first()
+        if practitioner is None:
+            clean.fail("practitioner_id", "No active practitioner with this id.")
+    if isinstance(location_id, bool) or not isinstance(location_id, int):
+        clean.fail("location_id", "Must be a location id.")
+    else:
+        location = Location.objects.filter(pk=location_id).only("id", "name").first()
+        if location is None:
+            clean.fail("location_id", "No location with this id.")
+        elif practitioner is not None and not practitioner.locations.filter(pk=location_id).exists():
+            clean.fail("location_id", "The practitioner does not work at this location.")
+    return practitioner, location
+
+
+def encounter_plan(
+    *,
+    actor: User,
+    patient_id: int,
+    practitioner_id: int,
+    location_id: int,
+    modality: str,
+    planned_start: datetime.datetime,
+    planned_end: datetime.datetime,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> EncounterRef:
+    """Book a visit on the patient's record: a ``planned`` encounter with ``practitioner_id`` (an active user with
+    the practitioner role who works at ``location_id``) for [``planned_start``, ``planned_end``) (aware instants,
+    end after start, at most 24 hours). Version 1 + history + a ``create`` audit row.
+
+    Callers: scheduling when it books an appointment (``SCHEDULE``: schedulers, admins, the patient's clinicians,
+    the patient themselves). Works inside the caller's ``transaction.atomic()`` (its own block is then a savepoint);
+    the caller checks ``patient_access_check(..., action=SCHEDULE)`` beforehand, outside its transaction, so a
+    denial's audit row survives. Raises ``AccessDenied``, ``PatientNotFound``, ``InvalidClinicalData`` (also for a
+    patient record that is not active); each writes nothing.
+    """
+    authorise_patient(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request, writing=True)
+    clean = Cleaner()
+    modality = clean.choice("modality", modality, EncounterModality.values)
+    reason = clean.text("reason", reason, max_length=1000)
+    start, end = _planned_period(clean, planned_start, planned_end)
+    practitioner, location = _booked_practitioner(clean, practitioner_id, location_id)
+    clean.done()
+    assert practitioner is not None
+    assert location is not None
+    with transaction.atomic():
+        now = timezone.now()
+        encounter = Encounter(
+            patient_id=patient_id,
+            practitioner=practitioner,
+            location=location,
+            modality=modality,
+            status=S.PLANNED,
+            planned_start=start,
+            planned_end=end,
+            reason=reason,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        encounter.save(force_insert=True)
+        record_first_version(
+            EncounterVersion, encounter, fields=ENCOUNTER_FIELDS, actor=actor, reason="encounter planned"
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.CREATE,
+            entity_type=KIND,
+            entity_id=encounter.pk,
+            patient_id=patient_id,
+            request=request,
+            detail={
+                "version": 1,
+                "status": S.PLANNED,
+                "modality": modality,
+                "location_id": location.pk,
+                "practitioner_id": practitioner.pk,
+            },
+        )
+    return encounter_dto(encounter)
+
+
+def encounter_replan(
+    *,
+    actor: User,
+    encounter_id: int,
+    planned_start: datetime.datetime,
+    planned_end: datetime.datetime,
+    practitioner_id: int | None = None,
+    location_id: int | None = None,
+    request: HttpRequest | None = None,
+) -> EncounterRef:
+    """Move a planned encounter to a new period and, when given, another practitioner and/or location (the
+    practitioner must work at the location). A new version (reason "encounter rescheduled") and an ``update``
+    audit row; a replan that changes nothing writes no version.
+
+    Only while ``planned``: otherwise ``InvalidTransition`` (409). Callers: scheduling (``SCHEDULE``), also inside
+    its own transaction. Raises ``AccessDenied``, ``ClinicalRecordNotFound``, ``InvalidClinicalData``.
+    """
+    patient_id = authorise_record(
+        actor=actor, model=Encounter, kind=KIND, record_id=encounter_id, action=PatientAction.SCHEDULE, request=request
+    )
+    clean = Cleaner()
+    start, end = _planned_period(clean, planned_start, planned_end)
+    clean.done()
+    with transaction.atomic():
+        encounter = _lock(encounter_id)
+        if encounter.status != S.PLANNED:
+            raise InvalidTransition(KIND, encounter.status, S.PLANNED)
+        new_practitioner = practitioner_id if practitioner_id is not None else encounter.practitioner_id
+        new_location = location_id if location_id is not None else encounter.location_id
+        before = snapshot(encounter, ENCOUNTER_FIELDS)
+        if (new_practitioner, new_location) != (encounter.practitioner_id, encounter.location_id):
+            practitioner, location = _booked_practitioner(clean, new_practitioner, new_location)
+            clean.done()
+            assert practitioner is not None
+            assert location is not None
+            encounter.practitioner, encounter.location = practitioner, location
+        encounter.planned_start, encounter.planned_end = start, end
+        changed = save_new_version(
+            EncounterVersion,
+            encounter,
+            fields=ENCOUNTER_FIELDS,
+            before=before,
+            actor=actor,
+            reason="encounter rescheduled",
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            entity_type=KIND,
+            entity_id=encounter.pk,
+            patient_id=patient_id,
+            request=request,
+            detail={"fields": changed, "version": encounter.version},
+        )
+    return encounter_dto(encounter)
+
+
+def encounter_cancel(
+    *,
+    actor: User,
+    encounter_id: int,
+    reason: str,
+    request: HttpRequest | None = None,
+    expected_version: int | None = None,
+) -> EncounterRef:
+    """The booked visit will not happen: ``planned`` -> ``cancelled`` through the transition table, a new version
+    with ``reason`` and an ``update`` audit row. Anything but a planned encounter raises ``InvalidTransition``
+    (409): a visit that started is part of the record (close it, or mark it entered in error).
+
+    ``expected_version`` (optional; the chart sends its If-Match) gives ``VersionConflict`` when stale.
+    Callers: scheduling when an appointment is cancelled, also inside its own transaction; the chart
+    (``SCHEDULE``). Raises ``AccessDenied``, ``ClinicalRecordNotFound``, ``InvalidClinicalData`` (no reason).
+    """
+    patient_id = authorise_record(
+        actor=actor, model=Encounter, kind=KIND, record_id=encounter_id, action=PatientAction.SCHEDULE, request=request
+    )
+    reason = require_reason(reason)
+    with transaction.atomic():
+        encounter = _lock(encounter_id, expected_version)
+        before = snapshot(encounter, ENCOUNTER_FIELDS)
+        encounter_transition(encounter, S.CANCELLED)
+        changed = save_new_version(
+            EncounterVersion, encounter, fields=ENCOUNTER_FIELDS, before=before, actor=actor, reason=reason
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            entity_type=KIND,
+            entity_id=encounter.pk,
+            patient_id=patient_id,
+            request=request,
+            detail={"fields": changed, "version": encounter.version, "status": encounter.status},
+        )
+    return encounter_dto(encounter)
+
+
+def encounter_start(*, actor: User, encounter_id: int, request: HttpRequest | None = None) -> EncounterRef:
+    """The booked visit begins: ``planned`` -> ``in-progress`` with ``period_start`` now (the planned period is
+    kept, so late starts stay visible); a new version and an ``update`` audit row. The booked practitioner stays
+    the encounter's practitioner (replan first to hand the visit to a colleague).
+
+    Anything but a planned encounter raises ``InvalidTransition`` (409). Callers: clinicians (``WRITE_CLINICAL``);
+    telehealth when a visit begins, also inside its own transaction. Raises ``AccessDenied``,
+    ``ClinicalRecordNotFound``.
+    """
+    patient_id = authorise_record(
+        actor=actor,
+        model=Encounter,
+        kind=KIND,
+        record_id=encounter_id,
+        action=PatientAction.WRITE_CLINICAL,
+        request=request,
+    )
+    with transaction.atomic():
+        encounter = _lock(encounter_id)
+        before = snapshot(encounter, ENCOUNTER_FIELDS)
+        encounter_transition(encounter, S.IN_PROGRESS)
+        changed = save_new_version(
+            EncounterVersion, encounter, fields=ENCOUNTER_FIELDS, before=before, actor=actor, reason="encounter started"
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            entity_type=KIND,
+            entity_id=encounter.pk,
+            patient_id=patient_id,
+            request=request,
+            detail={"fields": changed, "version": encounter.version, "status": encounter.status},
         )
     return encounter_dto(encounter)
