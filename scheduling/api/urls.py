@@ -25,6 +25,16 @@ urlpatterns = [
     ),
     path("appointments/<int:appointment_id>/cancel/", views.AppointmentCancelApi.as_view(), name="scheduling-cancel"),
     path("appointments/<int:appointment_id>/status/", views.AppointmentStatusApi.as_view(), name="scheduling-status"),
+    path(
+        "appointments/<int:appointment_id>/start-visit/",
+        views.AppointmentVisitStartApi.as_view(),
+        name="scheduling-visit-start",
+    ),
+    path(
+        "appointments/<int:appointment_id>/complete/",
+        views.AppointmentCompleteApi.as_view(),
+        name="scheduling-visit-complete",
+    ),
     path("me/appointments/", views.MyAppointmentListApi.as_view(), name="scheduling-my-appointments"),
     path("me/waitlist/", views.MyWaitlistApi.as_view(), name="scheduling-my-waitlist"),
     path("waitlist/", views.WaitlistApi.as_view(), name="scheduling-waitlist"),

@@ -525,6 +525,44 @@ class AppointmentStatusApi(APIView):
         return _one(actor, ref, request)
 
 
+class AppointmentVisitStartApi(APIView):
+    """The clinician starts the visit (checks the patient in if needed; the EHR encounter goes in progress)."""
+
+    @extend_schema(
+        operation_id="scheduling_visit_start",
+        parameters=[IF_MATCH],
+        request=None,
+        responses={200: s.AppointmentSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, appointment_id: int) -> Response:
+        actor = _actor(request)
+        version = _expected_version(request)
+        with scheduling_errors():
+            ref = status_services.appointment_visit_start(
+                actor=actor, appointment_id=appointment_id, expected_version=version, request=request._request
+            )
+        return _one(actor, ref, request)
+
+
+class AppointmentCompleteApi(APIView):
+    """The clinician completes the visit (fulfilled; the EHR encounter is closed)."""
+
+    @extend_schema(
+        operation_id="scheduling_visit_complete",
+        parameters=[IF_MATCH],
+        request=None,
+        responses={200: s.AppointmentSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, appointment_id: int) -> Response:
+        actor = _actor(request)
+        version = _expected_version(request)
+        with scheduling_errors():
+            ref = status_services.appointment_complete(
+                actor=actor, appointment_id=appointment_id, expected_version=version, request=request._request
+            )
+        return _one(actor, ref, request)
+
+
 class MyAppointmentListApi(APIView):
     """The signed-in patient's own appointments, newest first."""
 

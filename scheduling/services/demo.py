@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -46,7 +47,9 @@ class SchedulingDemoSummary:
 
 
 def _schedule(kind: str, name: str, category: str, location: Location, practitioner: User | None) -> Schedule:
-    lookup = {"practitioner": practitioner} if practitioner is not None else {"kind": kind, "name": name}
+    lookup: dict[str, Any] = (
+        {"practitioner": practitioner} if practitioner is not None else {"kind": kind, "name": name}
+    )
     schedule, _ = Schedule.objects.update_or_create(
         **lookup,
         defaults={

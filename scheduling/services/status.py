@@ -10,8 +10,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ehr.models import Role, User
+from ehr.services.clinical import encounter_close, encounter_start
 from scheduling.dto import AppointmentRef
-from scheduling.errors import BookingForbidden, InvalidBooking
+from scheduling.errors import BookingForbidden, InvalidBooking, InvalidTransition
 from scheduling.events import appointment_event_record
 from scheduling.models import Appointment, AppointmentStatus
 from scheduling.selectors import appointment_dto
@@ -114,3 +115,67 @@ def appointments_mark_noshow(*, limit: int = 500) -> int:
                 data={"automatic": True},
             )
     return len(due)
+
+
+CLINICIANS = (Role.PRACTITIONER, Role.NURSE)
+
+
+def _clinician_change(actor: User, appointment_id: int, request: HttpRequest | None) -> None:
+    if not actor.has_role(*CLINICIANS):
+        raise BookingForbidden("only clinicians start and complete visits")
+    authorise_change(actor=actor, appointment_id=appointment_id, request=request)
+
+
+def appointment_visit_start(
+    *, actor: User, appointment_id: int, expected_version: int | None = None, request: HttpRequest | None = None
+) -> AppointmentRef:
+    """The clinician begins the visit: a booked or arrived appointment is checked in first, ``visit_started_at`` is
+    stamped (the board's "in visit") and the planned EHR encounter goes in progress (``ehr encounter_start``), in
+    one transaction. Telehealth calls this when the doctor admits the patient. Starting twice raises
+    ``InvalidBooking``."""
+    _clinician_change(actor, appointment_id, request)
+    with transaction.atomic():
+        appointment = appointment_for_update(appointment_id, expected_version)
+        if appointment.visit_started_at is not None:
+            raise InvalidBooking({"status": ["The visit has already started."]})
+        previous = appointment.status
+        if appointment.status in (S.BOOKED, S.ARRIVED):
+            appointment_transition(appointment, S.CHECKED_IN)
+        elif appointment.status != S.CHECKED_IN:
+            raise InvalidTransition(appointment.status, "in visit")
+        appointment.visit_started_at = timezone.now()
+        appointment.version += 1
+        appointment.updated_at = appointment.visit_started_at
+        appointment.save()
+        if appointment.encounter_id is not None:
+            encounter_start(actor=actor, encounter_id=appointment.encounter_id, request=request)
+        appointment_event_record(
+            appointment=appointment,
+            type="visit_started",
+            actor=actor,
+            from_status=previous,
+            to_status=appointment.status,
+        )
+    return appointment_dto(appointment)
+
+
+def appointment_complete(
+    *, actor: User, appointment_id: int, expected_version: int | None = None, request: HttpRequest | None = None
+) -> AppointmentRef:
+    """The visit is over: the appointment becomes ``fulfilled`` and its EHR encounter is closed (duration and
+    modality recorded there for billing), in one transaction. Only a started visit can be completed."""
+    _clinician_change(actor, appointment_id, request)
+    with transaction.atomic():
+        appointment = appointment_for_update(appointment_id, expected_version)
+        if appointment.visit_started_at is None:
+            raise InvalidBooking({"status": ["Start the visit before completing it."]})
+        previous = appointment_transition(appointment, S.FULFILLED)
+        appointment.version += 1
+        appointment.updated_at = timezone.now()
+        appointment.save()
+        if appointment.encounter_id is not None:
+            encounter_close(actor=actor, encounter_id=appointment.encounter_id, request=request)
+        appointment_event_record(
+            appointment=appointment, type="fulfilled", actor=actor, from_status=previous, to_status=appointment.status
+        )
+    return appointment_dto(appointment)

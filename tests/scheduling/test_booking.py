@@ -70,22 +70,31 @@ def test_overlapping_booking_is_refused_naming_the_resource_and_writes_nothing(
     frozen_now, scheduler, patient, doctor, doctor_schedule, video_type
 ):
     appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     other = PatientFactory()
     before = _counts()
     with pytest.raises(SlotUnavailable) as caught:
         appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=other.pk,
-            start=TUESDAY_10 + dt.timedelta(minutes=15), practitioner_id=doctor.pk,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=other.pk,
+            start=TUESDAY_10 + dt.timedelta(minutes=15),
+            practitioner_id=doctor.pk,
         )
     assert caught.value.schedule_id == doctor_schedule.pk
     assert _counts() == before
     # Back-to-back is fine: ranges are half-open.
     appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=other.pk,
-        start=TUESDAY_10 + dt.timedelta(minutes=30), practitioner_id=doctor.pk,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=other.pk,
+        start=TUESDAY_10 + dt.timedelta(minutes=30),
+        practitioner_id=doctor.pk,
     )
 
 
@@ -100,7 +109,10 @@ def test_multi_resource_booking_picks_free_room_and_equipment_then_reports_missi
         code="ecg-visit", modality="in-person", buffer_after_minutes=10, needs=[("room", "exam"), ("equipment", "ecg")]
     )
     first = appointment_book(
-        actor=scheduler, appointment_type_id=ecg_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=ecg_type.pk,
+        patient_id=PatientFactory().pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     assert {r.schedule_id for r in first.resources} == {doctor.schedule.pk, room.pk, ecg.pk}
@@ -108,14 +120,20 @@ def test_multi_resource_booking_picks_free_room_and_equipment_then_reports_missi
     before = _counts()
     with pytest.raises(MissingResource) as caught:
         appointment_book(
-            actor=scheduler, appointment_type_id=ecg_type.pk, patient_id=PatientFactory().pk,
-            start=TUESDAY_10 + dt.timedelta(minutes=30), practitioner_id=doctor2.pk,
+            actor=scheduler,
+            appointment_type_id=ecg_type.pk,
+            patient_id=PatientFactory().pk,
+            start=TUESDAY_10 + dt.timedelta(minutes=30),
+            practitioner_id=doctor2.pk,
         )
     assert caught.value.kind == "room"
     assert _counts() == before
     appointment_book(
-        actor=scheduler, appointment_type_id=ecg_type.pk, patient_id=PatientFactory().pk,
-        start=TUESDAY_10 + dt.timedelta(minutes=40), practitioner_id=doctor2.pk,
+        actor=scheduler,
+        appointment_type_id=ecg_type.pk,
+        patient_id=PatientFactory().pk,
+        start=TUESDAY_10 + dt.timedelta(minutes=40),
+        practitioner_id=doctor2.pk,
     )
 
 
@@ -125,14 +143,22 @@ def test_explicit_busy_resource_conflict_rolls_back_every_resource(frozen_now, s
     room = ScheduleFactory(kind="room", category="exam", name="Room 1", location=location)
     room_type = AppointmentTypeFactory(code="room-visit", modality="in-person", needs=[("room", "exam")])
     appointment_book(
-        actor=scheduler, appointment_type_id=room_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
-        practitioner_id=doctor.pk, resource_ids=[room.pk],
+        actor=scheduler,
+        appointment_type_id=room_type.pk,
+        patient_id=PatientFactory().pk,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+        resource_ids=[room.pk],
     )
     before = _counts()
     with pytest.raises(SlotUnavailable) as caught:
         appointment_book(
-            actor=scheduler, appointment_type_id=room_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
-            practitioner_id=doctor2.pk, resource_ids=[room.pk],
+            actor=scheduler,
+            appointment_type_id=room_type.pk,
+            patient_id=PatientFactory().pk,
+            start=TUESDAY_10,
+            practitioner_id=doctor2.pk,
+            resource_ids=[room.pk],
         )
     assert caught.value.schedule_name == "Room 1"
     # doctor2 was free, but no slot of theirs was left behind.
@@ -155,7 +181,10 @@ def test_bad_times_are_refused_and_write_nothing(
     before = _counts()
     with pytest.raises(error):
         appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=start,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=start,
             practitioner_id=doctor.pk,
         )
     assert _counts() == before
@@ -165,12 +194,19 @@ def test_blocked_time_is_outside_availability(frozen_now, scheduler, patient, do
     from scheduling.services.availability import availability_exception_add
 
     availability_exception_add(
-        actor=scheduler, schedule_id=doctor_schedule.pk, kind="unavailable", start=TUESDAY_10,
-        end=TUESDAY_10 + dt.timedelta(hours=2), reason="training",
+        actor=scheduler,
+        schedule_id=doctor_schedule.pk,
+        kind="unavailable",
+        start=TUESDAY_10,
+        end=TUESDAY_10 + dt.timedelta(hours=2),
+        reason="training",
     )
     with pytest.raises(OutsideAvailability):
         appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
 
@@ -181,27 +217,42 @@ def test_patient_books_only_for_themselves_and_only_bookable_types(
     stranger = PatientFactory()
     with pytest.raises(BookingForbidden):
         appointment_book(
-            actor=patient_user, appointment_type_id=video_type.pk, patient_id=stranger.pk, start=TUESDAY_10,
+            actor=patient_user,
+            appointment_type_id=video_type.pk,
+            patient_id=stranger.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
     staff_only = AppointmentTypeFactory(code="staff-only", patient_bookable=False)
     with pytest.raises(BookingForbidden):
         appointment_book(
-            actor=patient_user, appointment_type_id=staff_only.pk, patient_id=patient.pk, start=TUESDAY_10,
+            actor=patient_user,
+            appointment_type_id=staff_only.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
     with pytest.raises(InvalidBooking):  # not one of the offered (aligned) starts
         appointment_book(
-            actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk,
-            start=TUESDAY_10 + dt.timedelta(minutes=7), practitioner_id=doctor.pk,
+            actor=patient_user,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10 + dt.timedelta(minutes=7),
+            practitioner_id=doctor.pk,
         )
     with pytest.raises(TooLate):  # inside the 60-minute minimum notice
         appointment_book(
-            actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk,
-            start=NOW + dt.timedelta(minutes=30), practitioner_id=doctor.pk,
+            actor=patient_user,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=NOW + dt.timedelta(minutes=30),
+            practitioner_id=doctor.pk,
         )
     ref = appointment_book(
-        actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=patient_user,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     assert ref.patient_id == patient.pk
@@ -211,19 +262,30 @@ def test_billing_cannot_book(frozen_now, organization, patient, doctor, doctor_s
     billing = UserFactory(roles=["billing"], organization=organization)
     with pytest.raises(BookingForbidden):
         appointment_book(
-            actor=billing, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+            actor=billing,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
 
 
-def test_hold_blocks_others_until_confirmed(frozen_now, patient_user, patient, scheduler, doctor, doctor_schedule, video_type):
+def test_hold_blocks_others_until_confirmed(
+    frozen_now, patient_user, patient, scheduler, doctor, doctor_schedule, video_type
+):
     hold = hold_create(
-        actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=patient_user,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     with pytest.raises(SlotUnavailable):
         appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=PatientFactory().pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
     ref = hold_confirm(actor=patient_user, hold_id=hold.id)
@@ -237,7 +299,10 @@ def test_expired_hold_cannot_be_confirmed_and_frees_the_time(
 ):
     with time_machine.travel(NOW, tick=False) as traveller:
         hold = hold_create(
-            actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+            actor=patient_user,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
         traveller.shift(dt.timedelta(minutes=6))
@@ -245,7 +310,10 @@ def test_expired_hold_cannot_be_confirmed_and_frees_the_time(
             hold_confirm(actor=patient_user, hold_id=hold.id)
         # Someone else can take the time straight away; the expired hold is cleared on the way.
         appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=PatientFactory().pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
         assert Hold.objects.get(pk=hold.id).status == HoldStatus.EXPIRED
@@ -254,7 +322,10 @@ def test_expired_hold_cannot_be_confirmed_and_frees_the_time(
 def test_hold_expiry_job_releases_expired_holds(patient_user, patient, doctor, doctor_schedule, video_type):
     with time_machine.travel(NOW, tick=False) as traveller:
         hold = hold_create(
-            actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+            actor=patient_user,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
         assert holds_release_expired() == 0
@@ -264,9 +335,14 @@ def test_hold_expiry_job_releases_expired_holds(patient_user, patient, doctor, d
         assert Hold.objects.get(pk=hold.id).status == HoldStatus.EXPIRED
 
 
-def test_cancel_releases_resources_and_cancels_encounter(frozen_now, scheduler, patient, doctor, doctor_schedule, video_type):
+def test_cancel_releases_resources_and_cancels_encounter(
+    frozen_now, scheduler, patient, doctor, doctor_schedule, video_type
+):
     ref = appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     with pytest.raises(InvalidBooking):
@@ -276,16 +352,24 @@ def test_cancel_releases_resources_and_cancels_encounter(frozen_now, scheduler, 
     assert Slot.objects.get(appointment_id=ref.id).status == SlotStatus.FREE
     assert Encounter.objects.get(pk=ref.encounter_id).status == "cancelled"
     appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=PatientFactory().pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     with pytest.raises(InvalidTransition):
         appointment_cancel(actor=scheduler, appointment_id=ref.id, reason="again")
 
 
-def test_patient_cannot_cancel_inside_the_window(frozen_now, patient_user, patient, doctor, doctor_schedule, video_type):
+def test_patient_cannot_cancel_inside_the_window(
+    frozen_now, patient_user, patient, doctor, doctor_schedule, video_type
+):
     ref = appointment_book(
-        actor=patient_user, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=patient_user,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     # 26 hours ahead minus the 24-hour window: fine now, refused two hours later.
@@ -298,28 +382,43 @@ def test_reschedule_conflict_leaves_the_appointment_as_it_was(
     frozen_now, scheduler, patient, doctor, doctor_schedule, video_type
 ):
     first = appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=PatientFactory().pk,
-        start=TUESDAY_10 + dt.timedelta(hours=1), practitioner_id=doctor.pk,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=PatientFactory().pk,
+        start=TUESDAY_10 + dt.timedelta(hours=1),
+        practitioner_id=doctor.pk,
     )
     with pytest.raises(SlotUnavailable):
         appointment_reschedule(
-            actor=scheduler, appointment_id=first.id, expected_version=1, start=TUESDAY_10 + dt.timedelta(hours=1),
+            actor=scheduler,
+            appointment_id=first.id,
+            expected_version=1,
+            start=TUESDAY_10 + dt.timedelta(hours=1),
             reason="patient asked",
         )
     slot = Slot.objects.get(appointment_id=first.id)
     assert (slot.status, slot.period.lower) == (SlotStatus.BUSY, TUESDAY_10)
     with pytest.raises(VersionConflict):
         appointment_reschedule(
-            actor=scheduler, appointment_id=first.id, expected_version=7, start=TUESDAY_10 + dt.timedelta(hours=2),
+            actor=scheduler,
+            appointment_id=first.id,
+            expected_version=7,
+            start=TUESDAY_10 + dt.timedelta(hours=2),
             reason="patient asked",
         )
     # Moving by 15 minutes overlaps its own old time: allowed, since the old slot is released first.
     moved = appointment_reschedule(
-        actor=scheduler, appointment_id=first.id, expected_version=1, start=TUESDAY_10 + dt.timedelta(minutes=15),
+        actor=scheduler,
+        appointment_id=first.id,
+        expected_version=1,
+        start=TUESDAY_10 + dt.timedelta(minutes=15),
         reason="patient asked",
     )
     assert (moved.start, moved.version) == (TUESDAY_10 + dt.timedelta(minutes=15), 2)
@@ -331,17 +430,28 @@ def test_override_double_booking_needs_a_scheduler_and_is_recorded(
     frozen_now, scheduler, doctor, patient, doctor_schedule, video_type
 ):
     appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     with pytest.raises(BookingForbidden):
         appointment_book(
-            actor=doctor, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
-            practitioner_id=doctor.pk, override_reason="urgent",
+            actor=doctor,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
+            practitioner_id=doctor.pk,
+            override_reason="urgent",
         )
     ref = appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=PatientFactory().pk, start=TUESDAY_10,
-        practitioner_id=doctor.pk, override_reason="urgent squeeze-in agreed with the doctor",
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=PatientFactory().pk,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+        override_reason="urgent squeeze-in agreed with the doctor",
     )
     assert ref.override_reason.startswith("urgent")
     assert AppointmentEvent.objects.get(appointment_id=ref.id).data == {"override": True}
@@ -349,7 +459,10 @@ def test_override_double_booking_needs_a_scheduler_and_is_recorded(
 
 def test_status_moves_through_the_table_only(frozen_now, scheduler, patient, doctor, doctor_schedule, video_type):
     ref = appointment_book(
-        actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
         practitioner_id=doctor.pk,
     )
     with pytest.raises(InvalidTransition):
@@ -365,12 +478,18 @@ def test_status_moves_through_the_table_only(frozen_now, scheduler, patient, doc
 def test_noshow_job_marks_unattended_bookings_and_frees_them(scheduler, patient, doctor, doctor_schedule, video_type):
     with time_machine.travel(NOW, tick=False) as traveller:
         late = appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=patient.pk, start=TUESDAY_10,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
             practitioner_id=doctor.pk,
         )
         arrived = appointment_book(
-            actor=scheduler, appointment_type_id=video_type.pk, patient_id=PatientFactory().pk,
-            start=TUESDAY_10 + dt.timedelta(minutes=30), practitioner_id=doctor.pk,
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=PatientFactory().pk,
+            start=TUESDAY_10 + dt.timedelta(minutes=30),
+            practitioner_id=doctor.pk,
         )
         appointment_status_set(actor=scheduler, appointment_id=arrived.id, status="arrived")
         traveller.move_to(TUESDAY_10 + dt.timedelta(minutes=14))
@@ -381,3 +500,35 @@ def test_noshow_job_marks_unattended_bookings_and_frees_them(scheduler, patient,
         assert Appointment.objects.get(pk=arrived.id).status == "arrived"
         assert Slot.objects.get(appointment_id=late.id).status == SlotStatus.FREE
         assert appointments_mark_noshow() == 0
+
+
+def test_visit_start_and_complete_drive_the_ehr_encounter(
+    frozen_now, scheduler, patient, doctor, doctor_schedule, video_type
+):
+    from scheduling.services.status import appointment_complete, appointment_visit_start
+
+    ref = appointment_book(
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+    )
+    with pytest.raises(BookingForbidden):
+        appointment_visit_start(actor=scheduler, appointment_id=ref.id)
+    with pytest.raises(InvalidBooking):
+        appointment_complete(actor=doctor, appointment_id=ref.id)
+    started = appointment_visit_start(actor=doctor, appointment_id=ref.id)
+    assert (started.status, started.visit_started_at is not None) == ("checked-in", True)
+    assert Encounter.objects.get(pk=ref.encounter_id).status == "in-progress"
+    with pytest.raises(InvalidBooking):
+        appointment_visit_start(actor=doctor, appointment_id=ref.id)
+    done = appointment_complete(actor=doctor, appointment_id=ref.id, expected_version=started.version)
+    assert done.status == "fulfilled"
+    encounter = Encounter.objects.get(pk=ref.encounter_id)
+    assert (encounter.status, encounter.duration_seconds is not None) == ("finished", True)
+    assert list(AppointmentEvent.objects.filter(appointment_id=ref.id).values_list("type", flat=True)) == [
+        "booked",
+        "visit_started",
+        "fulfilled",
+    ]

@@ -771,6 +771,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ehr/patients/{patient_id}/merge/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Merge this record (a duplicate) into the surviving record: everything clinical moves, both get a new version,
+         *     both are audited. Admins and schedulers.
+         */
+        post: operations["patients_merge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ehr/patients/{patient_id}/observations/": {
         parameters: {
             query?: never;
@@ -957,6 +977,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/scheduling/appointments/{appointment_id}/complete/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The clinician completes the visit (fulfilled; the EHR encounter is closed). */
+        post: operations["scheduling_visit_complete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/scheduling/appointments/{appointment_id}/reschedule/": {
         parameters: {
             query?: never;
@@ -967,6 +1004,23 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["scheduling_reschedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scheduling/appointments/{appointment_id}/start-visit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The clinician starts the visit (checks the patient in if needed; the EHR encounter goes in progress). */
+        post: operations["scheduling_visit_start"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1842,6 +1896,13 @@ export interface components {
          * @enum {string}
          */
         MedicationUpdateStatusEnum: "active" | "stopped";
+        /** @description 412 of a merge: ``record`` (``source`` or ``target``) changed since it was read. */
+        MergeVersionConflictError: {
+            code: string;
+            detail: string;
+            current_version: number;
+            record: components["schemas"]["RecordEnum"];
+        };
         MyWaitlist: {
             entries: components["schemas"]["WaitlistEntry"][];
             offers: components["schemas"]["WaitlistOffer"][];
@@ -2095,6 +2156,8 @@ export interface components {
             readonly insurance_member_id: string | null;
             user_id: number | null;
             status: components["schemas"]["PatientStatusEnum"];
+            /** @description When merged: the surviving record's id */
+            merged_into: number | null;
             readonly version: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -2116,6 +2179,16 @@ export interface components {
         PatientIdentifiers: {
             national_id: string;
             insurance_member_id: string;
+        };
+        /** @description Merge this record (the duplicate) ``into`` the surviving one; both versions as read (ETags). */
+        PatientMergeRequest: {
+            /** @description Id of the surviving record */
+            into: number;
+            reason: string;
+            /** @description Version of this record, as read */
+            source_version: number;
+            /** @description Version of the surviving record, as read */
+            target_version: number;
         };
         PatientSearchResult: {
             results: components["schemas"]["PatientSummary"][];
@@ -2170,6 +2243,12 @@ export interface components {
         ReasonRequest: {
             reason: string;
         };
+        /**
+         * @description * `source` - source
+         *     * `target` - target
+         * @enum {string}
+         */
+        RecordEnum: "source" | "target";
         RecordHistory: {
             results: components["schemas"]["RecordHistoryEntry"][];
         };
@@ -5642,6 +5721,83 @@ export interface operations {
             };
         };
     };
+    patients_merge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatientMergeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MergeVersionConflictError"];
+                };
+            };
+        };
+    };
     observations_list: {
         parameters: {
             query?: {
@@ -6170,6 +6326,78 @@ export interface operations {
             };
         };
     };
+    scheduling_visit_complete: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version the change is based on, e.g. "3". */
+                "If-Match": string;
+            };
+            path: {
+                appointment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Appointment"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     scheduling_reschedule: {
         parameters: {
             query?: never;
@@ -6187,6 +6415,78 @@ export interface operations {
                 "application/json": components["schemas"]["RescheduleRequest"];
             };
         };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Appointment"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    scheduling_visit_start: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version the change is based on, e.g. "3". */
+                "If-Match": string;
+            };
+            path: {
+                appointment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             200: {
                 headers: {
