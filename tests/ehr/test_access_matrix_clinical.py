@@ -2,9 +2,10 @@
 allergies, medications, observations, histories, documents) x every role and relationship, against an explicit table.
 
 Any 2xx where the table says "deny" fails (zero unauthorised successes); every "allow" must succeed; every refusal of
-a signed-in user answers 403 with the code the table names and is audited (one row with outcome ``denied``);
-anonymous requests get 401 before any record is touched. The patient-demographic and access routes have their own
-matrix (test_access_matrix.py).
+a signed-in user answers with the code the table names (403; or 404 ``not_found`` on a route addressed by a record's
+own id for whoever may not read the chart, exactly as for a missing id) and is audited (one row with outcome
+``denied``); anonymous requests get 401 before any record is touched. The patient-demographic and access routes
+have their own matrix (test_access_matrix.py).
 """
 
 from __future__ import annotations
@@ -248,8 +249,16 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 
+# Routes addressed by the patient's id; every other route is addressed by a record's own id (no existence inference).
+PATIENT_LEVEL = {"summary", "encounters_list", "encounters_open", "documents_list", "documents_upload"} | {
+    f"{plural}_{op}" for plural in CREATE_BODIES for op in ("list", "create")
+}
+
+
 def expected_code(endpoint: str, role: str) -> str:
-    """The 403 code a refused, signed-in role gets."""
+    """The code a refused, signed-in role gets (403, or 404 for ``not_found``)."""
+    if endpoint not in PATIENT_LEVEL and role not in READERS:
+        return "not_found"  # the same answer as for an id that does not exist
     if role == "dr_outside":
         return "break_glass_required"  # every clinical action of a practitioner can be lifted by a grant
     if role == "admin" and endpoint in READS:
@@ -313,8 +322,9 @@ def test_clinical_permission_matrix(world: World, endpoint: str, role: str) -> N
         assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")
         assert not AuditEvent.objects.filter(id__gt=marker).exists()
         return
-    assert response.status_code == 403, (endpoint, role, response.status_code, response.content[:300])
-    assert response.json()["code"] == expected_code(endpoint, role), (endpoint, role)
+    code = expected_code(endpoint, role)
+    assert response.status_code == (404 if code == "not_found" else 403), (endpoint, role, response.content[:300])
+    assert response.json()["code"] == code, (endpoint, role)
     assert AuditEvent.objects.filter(id__gt=marker, outcome="denied", actor=world.users[role]).count() == 1
     # Nothing was read or written (a grant's own "used break-the-glass" row may precede an author check).
     assert not AuditEvent.objects.filter(id__gt=marker, outcome="success").exclude(purpose="break_glass").exists()

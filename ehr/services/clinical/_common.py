@@ -12,8 +12,15 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ehr.access import PatientAction, patient_access_check
-from ehr.errors import ClinicalRecordNotFound, InvalidClinicalData, InvalidTransition, NotNoteAuthor, PatientNotFound
+from ehr.access import PatientAction, patient_access_allowed, patient_access_check
+from ehr.errors import (
+    AccessDenied,
+    ClinicalRecordNotFound,
+    InvalidClinicalData,
+    InvalidTransition,
+    NotNoteAuthor,
+    PatientNotFound,
+)
 from ehr.models import AuditAction, AuditOutcome, Encounter, EncounterStatus, Patient, PatientStatus, User
 from ehr.services.audit import audit_record
 
@@ -91,13 +98,24 @@ def authorise_record(
 ) -> int:
     """The patient id of a clinical row, after the access check for that patient.
 
-    The check runs even when the row does not exist (with no patient), so a user who may not see a record cannot
-    tell a missing id from a forbidden one. With ``author_only`` (notes) the actor must be the row's author.
+    No existence inference: whoever may not read the patient's clinical record (``READ_CLINICAL``) gets
+    ``ClinicalRecordNotFound`` both for a row that exists and for one that does not, never ``BreakGlassRequired``
+    (break-the-glass is offered on the patient's own endpoints). The check runs either way (with no patient for a
+    missing row), so the denial is audited as before. Someone who may read the record and is refused this action
+    (e.g. a patient updating their own allergy) gets ``AccessDenied``: they already know the row exists. With
+    ``author_only`` (notes) the actor must be the row's author.
     """
     row = model._default_manager.filter(pk=record_id).values("patient_id", *(["author_id"] if author_only else []))
     found = row.first()
     patient_id = None if found is None else int(found["patient_id"])
-    patient_access_check(actor=actor, patient_id=patient_id, action=action, request=request)
+    try:
+        patient_access_check(actor=actor, patient_id=patient_id, action=action, request=request)
+    except AccessDenied:
+        if patient_id is None or not patient_access_allowed(
+            actor=actor, patient_id=patient_id, action=PatientAction.READ_CLINICAL
+        ):
+            raise ClinicalRecordNotFound(kind, record_id) from None
+        raise
     if found is None or patient_id is None:
         raise ClinicalRecordNotFound(kind, record_id)
     if author_only and found["author_id"] != actor.pk:
