@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from psycopg.types.range import TimestamptzRange as DateTimeTZRange
 
@@ -147,8 +147,10 @@ def appointment_list(
 
 
 def appointment_list_for_patient(*, patient_id: int) -> list[AppointmentRef]:
-    """A patient's appointments, newest first (the caller has checked it is the patient or their staff)."""
-    return appointment_dtos(list(appointments_query().filter(patient_id=patient_id).order_by("-start", "-id")[:500]))
+    """A patient's appointments, newest first, including those booked under a duplicate record that was later
+    merged into this one (the caller has checked it is the patient or their staff)."""
+    query = appointments_query().filter(Q(patient_id=patient_id) | Q(patient__merged_into_id=patient_id))
+    return appointment_dtos(list(query.order_by("-start", "-id")[:500]))
 
 
 def appointment_get(*, appointment_id: int) -> AppointmentRef | None:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -138,16 +139,10 @@ def _check_time(appointment_type: AppointmentType, start: dt.datetime, actor: Us
     if not is_staff_booker(actor):
         if start < now + dt.timedelta(minutes=appointment_type.min_notice_minutes):
             raise TooLate(f"book at least {appointment_type.min_notice_minutes} minutes ahead")
-        local = start.astimezone(dt.UTC).astimezone(_zone(practitioner_tz))
+        local = start.astimezone(ZoneInfo(practitioner_tz))
         minutes = local.hour * 60 + local.minute
         if local.second or local.microsecond or minutes % appointment_type.slot_interval_minutes:
             raise InvalidBooking({"start": ["Choose one of the offered start times."]})
-
-
-def _zone(name: str) -> dt.tzinfo:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def _practitioner_schedule(practitioner_id: int | None) -> Schedule:
