@@ -183,3 +183,50 @@ class DocumentContentUnavailable(EhrError):
     with). Nothing was served; operators restore it from backup (docs/documents.md)."""
 
     code = "document_content_unavailable"
+
+
+# --- Merging duplicate patient records (ehr.services.patients.patient_merge) ------------------------------------
+
+
+class MergeSamePatient(EhrError):
+    """A record cannot be merged into itself. Nothing was written."""
+
+    code = "merge_same_patient"
+
+
+class MergePatientNotActive(EhrError):
+    """One of the two records (``record``: ``"source"`` or ``"target"``) is not active (``status``: entered in
+    error, or merged — then ``merged_into_id`` names where it went). Nothing was written."""
+
+    code = "merge_patient_not_active"
+
+    def __init__(self, record: str, status: str, merged_into_id: int | None = None) -> None:
+        super().__init__(f"the {record} record is {status}")
+        self.record = record
+        self.status = status
+        self.merged_into_id = merged_into_id
+
+
+class PatientAlreadyMerged(MergePatientNotActive):
+    """The duplicate was already merged (into ``merged_into_id``). Nothing was written."""
+
+    code = "patient_already_merged"
+
+    def __init__(self, merged_into_id: int | None) -> None:
+        super().__init__("source", "merged", merged_into_id)
+
+
+class MergePortalAccountConflict(EhrError):
+    """Both records have a patient-portal login; one record keeps one login, so an administrator must first decide
+    which account the person keeps. Nothing was written."""
+
+    code = "merge_portal_account_conflict"
+
+
+class MergeVersionConflict(VersionConflict):
+    """The ``record`` (``"source"`` or ``"target"``) changed since the caller read it (now ``current_version``).
+    Nothing was written."""
+
+    def __init__(self, record: str, current_version: int) -> None:
+        super().__init__(current_version)
+        self.record = record

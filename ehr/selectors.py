@@ -230,7 +230,7 @@ def patient_search(
 
     Name: each word must match the given or family name by substring or trigram similarity (GIN trigram indexes);
     MRN and identifier (keyed hash) are exact and also find records entered in error; name and birth-date searches
-    return active records only. Audits one "read" of entity ``PatientSearch`` with the result count (never the
+    return active records only; merged records are never found (their surviving record is). Audits one "read" of entity ``PatientSearch`` with the result count (never the
     query). Callers: staff (``ehr.access``).
     """
     patient_access_check(actor=actor, patient_id=None, action=PatientAction.SEARCH, request=request)
@@ -244,6 +244,8 @@ def patient_search(
         qs = qs.filter(Q(national_id_hash=hashed) | Q(insurance_member_id_hash=hashed))
     if not mrn and not identifier:
         qs = qs.filter(status=PatientStatus.ACTIVE)
+    else:
+        qs = qs.exclude(status=PatientStatus.MERGED)
     if birth_date is not None:
         qs = qs.filter(birth_date=birth_date)
     words = query.split()[:SEARCH_MAX_TOKENS]

@@ -67,6 +67,24 @@ class EnteredInErrorSerializer(serializers.Serializer[object]):
     reason = serializers.CharField(max_length=500)
 
 
+class PatientMergeSerializer(serializers.Serializer[object]):
+    """Merge this record (the duplicate) ``into`` the surviving one; both versions as read (ETags)."""
+
+    into = serializers.IntegerField(min_value=1, help_text="Id of the surviving record")
+    reason = serializers.CharField(max_length=500)
+    source_version = serializers.IntegerField(min_value=1, help_text="Version of this record, as read")
+    target_version = serializers.IntegerField(min_value=1, help_text="Version of the surviving record, as read")
+
+
+class MergeVersionConflictErrorSerializer(serializers.Serializer[object]):
+    """412 of a merge: ``record`` (``source`` or ``target``) changed since it was read."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    current_version = serializers.IntegerField()
+    record = serializers.ChoiceField(choices=["source", "target"])
+
+
 class PatientSummarySerializer(serializers.ModelSerializer[Patient]):
     display_name = serializers.CharField()
     sex = serializers.ChoiceField(choices=AdministrativeGender.choices)
@@ -93,6 +111,9 @@ class PatientDetailSerializer(serializers.ModelSerializer[Patient]):
     sex = serializers.ChoiceField(choices=AdministrativeGender.choices)
     status = serializers.ChoiceField(choices=PatientStatus.choices)
     user_id = serializers.IntegerField(allow_null=True)
+    merged_into = serializers.IntegerField(
+        source="merged_into_id", allow_null=True, help_text="When merged: the surviving record's id"
+    )
     national_id = serializers.SerializerMethodField()
     insurance_member_id = serializers.SerializerMethodField()
 
@@ -120,6 +141,7 @@ class PatientDetailSerializer(serializers.ModelSerializer[Patient]):
             "insurance_member_id",
             "user_id",
             "status",
+            "merged_into",
             "version",
             "created_at",
             "updated_at",

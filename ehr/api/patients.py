@@ -1,4 +1,4 @@
-"""Patient API: search, register (duplicate warning), read (ETag), update (If-Match), identifiers, history.
+"""Patient API: search, register (duplicate warning), read (ETag), update (If-Match), identifiers, history, merge.
 
 Views parse, call one service or selector, and serialize; access decisions and auditing live in ``ehr.access`` and
 the services/selectors. Search terms arrive as query parameters and are never logged or audited.
@@ -23,11 +23,13 @@ from ehr.api.patient_serializers import (
     DuplicateCandidateSerializer,
     DuplicateSuspectedErrorSerializer,
     EnteredInErrorSerializer,
+    MergeVersionConflictErrorSerializer,
     PatientDetailSerializer,
     PatientHistoryEntrySerializer,
     PatientHistorySerializer,
     PatientIdentifiersQuerySerializer,
     PatientIdentifiersSerializer,
+    PatientMergeSerializer,
     PatientSearchQuerySerializer,
     PatientSearchResultSerializer,
     PatientSummarySerializer,
@@ -38,13 +40,25 @@ from ehr.api.patient_serializers import (
 from ehr.errors import (
     AccessDenied,
     BreakGlassRequired,
+    CareTeamOverlap,
     DuplicateSuspected,
     InvalidPatientData,
+    MergePatientNotActive,
+    MergePortalAccountConflict,
+    MergeSamePatient,
+    MergeVersionConflict,
+    PatientAlreadyMerged,
     PatientNotFound,
     VersionConflict,
 )
 from ehr.models import Patient, User
-from ehr.services.patients import PatientInput, patient_mark_entered_in_error, patient_register, patient_update
+from ehr.services.patients import (
+    PatientInput,
+    patient_mark_entered_in_error,
+    patient_merge,
+    patient_register,
+    patient_update,
+)
 
 _IF_MATCH = re.compile(r'^"([0-9]{1,9})"$')
 
@@ -284,3 +298,81 @@ class PatientHistoryApi(APIView):
         with ehr_errors():
             entries = selectors.patient_history(actor=_actor(request), patient_id=patient_id, request=request._request)
         return Response({"results": PatientHistoryEntrySerializer(entries, many=True).data})
+
+
+@contextmanager
+def merge_errors() -> Iterator[None]:
+    """The merge's refusals in the API's error shape (inside ``ehr_errors``, which handles the rest)."""
+    try:
+        yield
+    except MergeSamePatient:
+        raise ApiError("merge_same_patient", "Choose another record to merge this one into.") from None
+    except PatientAlreadyMerged as exc:
+        raise ApiError(
+            "patient_already_merged",
+            "This record was already merged into another record.",
+            status_code=409,
+            extra={"merged_into": exc.merged_into_id},
+        ) from None
+    except MergePatientNotActive as exc:
+        raise ApiError(
+            "merge_patient_not_active",
+            f"The {'surviving' if exc.record == 'target' else 'duplicate'} record is {exc.status}; only active "
+            "records can be merged.",
+            status_code=409,
+            extra={"record": exc.record, "status": exc.status, "merged_into": exc.merged_into_id},
+        ) from None
+    except MergePortalAccountConflict:
+        raise ApiError(
+            "merge_portal_account_conflict",
+            "Both records have a patient-portal login. Decide which account the person keeps and unlink the other "
+            "first.",
+            status_code=409,
+        ) from None
+    except MergeVersionConflict as exc:
+        raise ApiError(
+            "version_conflict",
+            f"The {'surviving' if exc.record == 'target' else 'duplicate'} record changed since you read it. Reload "
+            "both and confirm the merge again.",
+            status_code=412,
+            extra={"current_version": exc.current_version, "record": exc.record},
+        ) from None
+    except CareTeamOverlap:
+        raise ApiError(
+            "care_team_overlap",
+            "The surviving record's care team changed during the merge. Try again.",
+            status_code=409,
+        ) from None
+
+
+class PatientMergeApi(APIView):
+    """Merge this record (a duplicate) into the surviving record: everything clinical moves, both get a new version,
+    both are audited. Admins and schedulers."""
+
+    @extend_schema(
+        operation_id="patients_merge",
+        request=PatientMergeSerializer,
+        parameters=[ETAG],
+        responses={
+            200: PatientDetailSerializer,
+            409: ApiErrorSerializer,
+            412: MergeVersionConflictErrorSerializer,
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request, patient_id: int) -> Response:
+        form = PatientMergeSerializer(data=request.data)
+        _reject_unknown(request.data, form)
+        form.is_valid(raise_exception=True)
+        body = form.validated_data
+        with ehr_errors(), merge_errors():
+            target = patient_merge(
+                actor=_actor(request),
+                source_patient_id=patient_id,
+                target_patient_id=body["into"],
+                expected_source_version=body["source_version"],
+                expected_target_version=body["target_version"],
+                reason=body["reason"],
+                request=request._request,
+            )
+        return _with_etag(Response(PatientDetailSerializer(target).data), target)

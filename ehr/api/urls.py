@@ -35,6 +35,7 @@ from ehr.api.patients import (
     PatientHistoryApi,
     PatientIdentifiersApi,
     PatientListApi,
+    PatientMergeApi,
 )
 from ehr.api.users import UserActivateApi, UserDeactivateApi, UserListApi
 
@@ -52,6 +53,7 @@ urlpatterns = [
         PatientEnteredInErrorApi.as_view(),
         name="ehr-patient-entered-in-error",
     ),
+    path("patients/<int:patient_id>/merge/", PatientMergeApi.as_view(), name="ehr-patient-merge"),
     path("patients/<int:patient_id>/care-team/", PatientCareTeamApi.as_view(), name="ehr-patient-care-team"),
     path("care-team/<int:membership_id>/end/", CareTeamEndApi.as_view(), name="ehr-care-team-end"),
     path("patients/<int:patient_id>/break-glass/", PatientBreakGlassApi.as_view(), name="ehr-patient-break-glass"),

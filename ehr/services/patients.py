@@ -1,4 +1,5 @@
-"""Writes of the Patient record: registration, versioned updates, entered-in-error, identifier key rotation.
+"""Writes of the Patient record: registration, versioned updates, entered-in-error, merging a duplicate into the
+surviving record, identifier key rotation.
 
 Every write checks access first (``ehr.access``), validates, then in one transaction locks the row, compares the
 version the caller based its change on, applies it, appends a ``PatientVersion`` and an audit row. A failure at any
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Concat, Lower
 from django.http import HttpRequest
@@ -23,10 +25,42 @@ from django.utils import timezone
 
 from ehr import crypto
 from ehr.access import PatientAction, patient_access_check
-from ehr.errors import DuplicateSuspected, InvalidPatientData, PatientNotFound, VersionConflict
-from ehr.models import AdministrativeGender, AuditAction, Patient, PatientStatus, PatientVersion, Role, User
+from ehr.errors import (
+    CareTeamOverlap,
+    DuplicateSuspected,
+    InvalidPatientData,
+    MergePatientNotActive,
+    MergePortalAccountConflict,
+    MergeSamePatient,
+    MergeVersionConflict,
+    PatientAlreadyMerged,
+    PatientNotFound,
+    VersionConflict,
+)
+from ehr.models import (
+    AdministrativeGender,
+    AuditAction,
+    CareTeamMember,
+    ClinicalNote,
+    ClinicalNoteVersion,
+    DocumentReference,
+    DocumentReferenceVersion,
+    Encounter,
+    EncounterVersion,
+    Patient,
+    PatientStatus,
+    PatientVersion,
+    Role,
+    User,
+)
+from ehr.models.clinical import ClinicalVersion
 from ehr.models.patient import DEMOGRAPHIC_FIELDS, IDENTIFIER_FIELDS, MRN_SEQUENCE
 from ehr.services.audit import audit_record
+from ehr.services.clinical.encounters import ENCOUNTER_FIELDS
+from ehr.services.clinical.notes import NOTE_FIELDS
+from ehr.services.clinical.records import ALLERGY, CONDITION, MEDICATION, OBSERVATION
+from ehr.services.documents import VERSIONED_FIELDS as DOCUMENT_FIELDS
+from ehr.versioning import snapshot
 
 DUPLICATE_NAME_SIMILARITY = 0.4
 EARLIEST_BIRTH_DATE = datetime.date(1900, 1, 1)
@@ -164,6 +198,7 @@ def patient_snapshot(patient: Patient) -> dict[str, Any]:
     data["birth_date"] = patient.birth_date.isoformat()
     data["status"] = patient.status
     data["user_id"] = patient.user_id
+    data["merged_into_id"] = patient.merged_into_id
     for name in IDENTIFIER_FIELDS:
         data[name] = _identifier_snapshot(patient, name)
     return data
@@ -346,7 +381,7 @@ def patient_update(
     with transaction.atomic():
         patient = _locked(patient_id, expected_version)
         if patient.status != PatientStatus.ACTIVE:
-            raise InvalidPatientData({"status": ["The record is entered in error and cannot change."]})
+            raise InvalidPatientData({"status": [f"The record is {patient.status} and cannot change."]})
         changed: list[str] = []
         for name, value in cleaned.items():
             if name in IDENTIFIER_FIELDS:
@@ -377,7 +412,7 @@ def patient_mark_entered_in_error(
     *, actor: User, patient_id: int, expected_version: int, reason: str, request: HttpRequest | None = None
 ) -> Patient:
     """The record should never have existed (e.g. a duplicate registration): status becomes ``entered-in-error``
-    as a new version. Nothing is deleted. The only function that changes ``Patient.status``.
+    as a new version. Nothing is deleted. With ``patient_merge``, the only function that changes ``Patient.status``.
     Callers: staff except billing (``ehr.access``)."""
     patient_access_check(
         actor=actor, patient_id=patient_id, action=PatientAction.MARK_ENTERED_IN_ERROR, request=request
@@ -387,6 +422,8 @@ def patient_mark_entered_in_error(
         patient = _locked(patient_id, expected_version)
         if patient.status == PatientStatus.ENTERED_IN_ERROR:
             raise InvalidPatientData({"status": ["The record is already entered in error."]})
+        if patient.status == PatientStatus.MERGED:
+            raise InvalidPatientData({"status": ["The record was merged into another record and cannot change."]})
         patient.status = PatientStatus.ENTERED_IN_ERROR
         _append_version(patient, actor=actor, changed=["status"], reason=reason)
         audit_record(
@@ -400,6 +437,208 @@ def patient_mark_entered_in_error(
             detail={"fields": ["status"], "version": patient.version},
         )
     return patient
+
+
+# --- Merging a duplicate into the surviving record ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Compartment:
+    """One versioned kind of a patient's clinical record, as the merge moves it."""
+
+    name: str  # the key in the audit detail's "moved" counts
+    model: type[models.Model]
+    history: type[ClinicalVersion]
+    fields: tuple[str, ...]  # the kind's versioned (snapshot) fields
+
+
+# Encounters first: a document's encounter must already be the target's when the document moves (trigger, 0010).
+_COMPARTMENTS: tuple[_Compartment, ...] = (
+    _Compartment("encounters", Encounter, EncounterVersion, ENCOUNTER_FIELDS),
+    _Compartment("notes", ClinicalNote, ClinicalNoteVersion, NOTE_FIELDS),
+    *(
+        _Compartment(key, kind.model, kind.history, kind.fields)
+        for key, kind in (
+            ("conditions", CONDITION),
+            ("allergies", ALLERGY),
+            ("medications", MEDICATION),
+            ("observations", OBSERVATION),
+        )
+    ),
+    _Compartment("documents", DocumentReference, DocumentReferenceVersion, DOCUMENT_FIELDS),
+)
+
+
+def _move_compartment(
+    part: _Compartment, *, source: Patient, target: Patient, actor: User, reason: str, now: datetime.datetime
+) -> int:
+    """Move every row of ``part`` from ``source`` to ``target``: each gets a new version (``changed_fields``
+    ``["patient_id"]``, the snapshot of its clinical content unchanged, ``reason``); old versions stay as written."""
+    rows = list(part.model._default_manager.select_for_update().filter(patient_id=source.pk).order_by("pk"))
+    if not rows:
+        return 0
+    for row in rows:
+        row.patient_id = target.pk  # type: ignore[attr-defined]
+        row.version += 1  # type: ignore[attr-defined]
+        row.updated_at = now  # type: ignore[attr-defined]
+    part.model._default_manager.bulk_update(rows, ["patient", "version", "updated_at"], batch_size=500)
+    part.history._default_manager.bulk_create(
+        [
+            part.history(  # ``record`` is declared by each concrete history model
+                record=row,  # type: ignore[misc]
+                version=row.version,  # type: ignore[attr-defined]
+                data=snapshot(row, part.fields),
+                changed_fields=["patient_id"],
+                actor=actor,
+                reason=reason,
+                recorded_at=now,
+            )
+            for row in rows
+        ],
+        batch_size=500,
+    )
+    return len(rows)
+
+
+def _overlaps(a_start: datetime.datetime, a_end: datetime.datetime | None, b: Mapping[str, Any]) -> bool:
+    """Whether [a_start, a_end) and [b.start, b.end) overlap (an open end is infinity)."""
+    return (b["end"] is None or a_start < b["end"]) and (a_end is None or b["start"] < a_end)
+
+
+def _move_care_team(*, source: Patient, target: Patient, actor: User, now: datetime.datetime) -> tuple[int, int]:
+    """Move the source's care-team memberships to the target, except those of a person already on the target's team
+    for an overlapping period (the target's own row grants the same): those stay with the source and, if still
+    open, end now. Returns (moved, kept)."""
+    rows = list(CareTeamMember.objects.select_for_update().filter(patient_id=source.pk).order_by("pk"))
+    on_target = list(
+        CareTeamMember.objects.select_for_update().filter(patient_id=target.pk).values("member_id", "start", "end")
+    )
+    moved: list[CareTeamMember] = []
+    kept: list[CareTeamMember] = []
+    for row in rows:
+        same_person = (t for t in on_target if t["member_id"] == row.member_id)
+        (kept if any(_overlaps(row.start, row.end, t) for t in same_person) else moved).append(row)
+    for row in kept:
+        if row.end is None or row.end > now:
+            row.end = max(now, row.start)
+            row.ended_by = actor
+            row.end_reason = f"merged into {target.mrn}; already on that record's care team"
+            row.save(update_fields=["end", "ended_by", "end_reason"])
+    for row in moved:
+        row.patient_id = target.pk
+    try:
+        with transaction.atomic():
+            CareTeamMember.objects.bulk_update(moved, ["patient"], batch_size=500)
+    except IntegrityError:  # pragma: no cover -- the target's row lock keeps concurrent adds out; the constraint rules
+        raise CareTeamOverlap(f"care team of {target.pk} changed during the merge") from None
+    return len(moved), len(kept)
+
+
+def _lock_pair(source_id: int, target_id: int) -> tuple[Patient, Patient]:
+    """Both rows locked in id order (so two merges of the same pair in opposite directions cannot deadlock)."""
+    rows = {p.pk: p for p in Patient.objects.select_for_update().filter(pk__in=[source_id, target_id]).order_by("pk")}
+    for patient_id in (source_id, target_id):
+        if patient_id not in rows:
+            raise PatientNotFound(patient_id)
+    return rows[source_id], rows[target_id]
+
+
+def _check_mergeable(source: Patient, target: Patient, expected_source: int, expected_target: int) -> None:
+    if source.status == PatientStatus.MERGED:
+        raise PatientAlreadyMerged(source.merged_into_id)
+    if source.status != PatientStatus.ACTIVE:
+        raise MergePatientNotActive("source", source.status)
+    if target.status != PatientStatus.ACTIVE:
+        raise MergePatientNotActive("target", target.status, target.merged_into_id)
+    if source.version != expected_source:
+        raise MergeVersionConflict("source", source.version)
+    if target.version != expected_target:
+        raise MergeVersionConflict("target", target.version)
+    if source.user_id is not None and target.user_id is not None:
+        raise MergePortalAccountConflict(f"both {source.pk} and {target.pk} have a portal login")
+
+
+def patient_merge(
+    *,
+    actor: User,
+    source_patient_id: int,
+    target_patient_id: int,
+    expected_source_version: int,
+    expected_target_version: int,
+    reason: str,
+    request: HttpRequest | None = None,
+) -> Patient:
+    """Merge the duplicate ``source`` into the surviving ``target`` and return the target.
+
+    In one transaction, with both rows locked (id order) and both If-Match versions checked:
+
+    - the source becomes ``merged`` with ``merged_into`` = target, as a new version (reason "merged into <target
+      MRN>: <reason>"); it stays readable, so old links lead to the surviving record;
+    - the target gets a new version (reason "merged from <source MRN>: <reason>"): identifiers it lacks are taken
+      from the source (its own are kept), and the source's portal login moves to it;
+    - every encounter, note, condition, allergy, medication, observation and document of the source moves to the
+      target, each as a new version with reason "merged from <source MRN>" (history rows are only appended); care-team
+      memberships move, except a person's overlapping with their own membership of the target (kept, ended);
+    - one ``update`` audit row per record, each naming the other and the counts moved.
+
+    Refusals, each writing nothing: ``MergeSamePatient``; ``PatientAlreadyMerged`` (source merged before);
+    ``MergePatientNotActive`` (either record entered in error, or the target merged); ``MergeVersionConflict``
+    (a ``VersionConflict`` naming the stale record); ``MergePortalAccountConflict`` (both have a portal login);
+    ``InvalidPatientData`` (no reason); ``PatientNotFound``; ``AccessDenied``. Of two merges of the same source at
+    once, exactly one wins (row locks, then the version check). Callers: admins and schedulers (``MERGE``, checked on
+    both records).
+    """
+    for patient_id in dict.fromkeys((source_patient_id, target_patient_id)):
+        patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.MERGE, request=request)
+    if source_patient_id == target_patient_id:
+        raise MergeSamePatient(f"{source_patient_id} into itself")
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        source, target = _lock_pair(source_patient_id, target_patient_id)
+        _check_mergeable(source, target, expected_source_version, expected_target_version)
+        portal_user_id = source.user_id
+        source.status = PatientStatus.MERGED
+        source.merged_into = target
+        source_changed = ["status", "merged_into_id"]
+        if portal_user_id is not None:
+            source.user = None
+            source_changed.append("user_id")
+        _append_version(source, actor=actor, changed=source_changed, reason=f"merged into {target.mrn}: {reason}")
+        target_changed: list[str] = []
+        for name in IDENTIFIER_FIELDS:
+            if not getattr(target, f"{name}_encrypted") and getattr(source, f"{name}_encrypted"):
+                setattr(target, f"{name}_encrypted", getattr(source, f"{name}_encrypted"))
+                setattr(target, f"{name}_hash", getattr(source, f"{name}_hash"))
+                target_changed.append(name)
+        if portal_user_id is not None:
+            target.user_id = portal_user_id
+            target_changed.append("user_id")
+        _append_version(target, actor=actor, changed=target_changed, reason=f"merged from {source.mrn}: {reason}")
+        now = target.updated_at
+        moved = {
+            part.name: _move_compartment(
+                part, source=source, target=target, actor=actor, reason=f"merged from {source.mrn}", now=now
+            )
+            for part in _COMPARTMENTS
+        }
+        moved["care_team"], moved["care_team_kept"] = _move_care_team(
+            source=source, target=target, actor=actor, now=now
+        )
+        for patient, other, version in (
+            (source, {"merged_into": target.pk}, source.version),
+            (target, {"merged_from": source.pk, "fields": target_changed}, target.version),
+        ):
+            audit_record(
+                actor=actor,
+                action=AuditAction.UPDATE,
+                entity_type="Patient",
+                entity_id=patient.pk,
+                patient_id=patient.pk,
+                request=request,
+                channel=_channel(request),
+                detail={"op": "merge", **other, "version": version, "moved": moved},
+            )
+    return target
 
 
 def patient_identifiers_rotate_keys(*, batch_size: int = ROTATION_BATCH) -> int:

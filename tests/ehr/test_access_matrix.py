@@ -117,6 +117,11 @@ def _version(w: World) -> str:
     return f'"{Patient.objects.get(pk=w.patient.pk).version}"'
 
 
+def _survivor(w: World) -> Patient:
+    """A record without a portal login to merge the world's patient into (made by a fresh registrar)."""
+    return PatientFactory()
+
+
 ENDPOINTS: dict[str, Request] = {
     "search": lambda c, w: c.get(f"{BASE}/patients/", {"q": w.patient.family_name}),
     "register": lambda c, w: _send(
@@ -154,6 +159,12 @@ ENDPOINTS: dict[str, Request] = {
         c, "post", f"{BASE}/break-glass/{w.grant.pk}/review/", {"outcome": "appropriate", "note": "ER admission"}
     ),
     "access_log": lambda c, w: c.get(f"{BASE}/me/access-log/"),
+    "merge": lambda c, w: _send(
+        c,
+        "post",
+        f"{BASE}/patients/{w.patient.pk}/merge/",
+        {"into": _survivor(w).pk, "reason": "registered twice", "source_version": 1, "target_version": 1},
+    ),
 }
 
 # endpoint -> the roles allowed; every other role must be refused.
@@ -172,6 +183,7 @@ ALLOWED: dict[str, set[str]] = {
     "break_glass_queue": {"admin"},
     "break_glass_review": {"admin"},
     "access_log": {"patient_self", "patient_other"},  # "me": each patient reads only their own log
+    "merge": {"scheduler", "admin"},  # health-information work; checked on both records
 }
 # endpoint -> whether a clinician outside the care team is told that break-the-glass would let them in.
 BREAK_GLASS_LIFTS = {"detail", "patch", "identifiers", "history", "entered_in_error", "care_team_list"}
@@ -191,6 +203,7 @@ ROUTES = {
     "break-glass/",
     "break-glass/<int:grant_id>/review/",
     "me/access-log/",
+    "patients/<int:patient_id>/merge/",
 }
 
 
