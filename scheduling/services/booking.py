@@ -18,7 +18,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from psycopg.types.range import TimestamptzRange as DateTimeTZRange
@@ -68,6 +68,9 @@ from scheduling.timeutil import covers
 STAFF_BOOKERS = (Role.SCHEDULER, Role.ADMIN, Role.PRACTITIONER, Role.NURSE)
 OVERRIDERS = (Role.SCHEDULER, Role.ADMIN)
 EXCLUSION_CONSTRAINT = "slot_no_double_booking"
+# Two-key advisory locks (SCHEDULE_LOCK_SPACE, schedule id) queue the slot inserts of one schedule (_insert_slots).
+SCHEDULE_LOCK_SPACE = 5_172_041
+DEADLOCK_DETECTED = "40P01"
 _CONFLICT_KEY = re.compile(r"\(schedule_id, period\)=\((\d+),")
 # Auto-chosen rooms/equipment: when a racing booking takes the one we picked, try the next free one.
 AUTO_PICK_ATTEMPTS = 3
@@ -280,12 +283,27 @@ def _release_expired_holds(schedule_ids: list[int], start: dt.datetime, end: dt.
 
 def _insert_slots(plan: _Plan, make: Any) -> list[Slot]:
     """Insert one slot per schedule in one statement; an exclusion violation becomes ``SlotUnavailable`` naming
-    the resource. When an auto-picked resource lost a race, retry with the next free candidate."""
+    the resource. When an auto-picked resource lost a race, retry with the next free candidate.
+
+    Before inserting, each attempt takes the booking lock of every schedule it inserts on, in schedule-id order
+    (the global lock order), and inserts the rows in that order too. The locks only queue the inserters of one
+    schedule: without them, two transactions inserting overlapping slots at the same moment can each find the
+    other's uncommitted row and wait for each other, and PostgreSQL breaks that deadlock by failing one of them
+    with an error that is not an exclusion violation. The constraint still decides who gets the time. A deadlock
+    that remains possible (two reschedules swapping times, each holding the slot it released) is reported as
+    ``SlotUnavailable`` like any lost race."""
     for _attempt in range(AUTO_PICK_ATTEMPTS):
         _release_expired_holds([s.pk for s in plan.schedules], plan.busy_start, plan.busy_end)
-        slots = [make(schedule) for schedule in plan.schedules]
+        ordered = sorted(plan.schedules, key=lambda schedule: schedule.pk)
+        slots = [make(schedule) for schedule in ordered]
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # a savepoint: a failed attempt gives back its rows and its locks
+                with connection.cursor() as cursor:
+                    for schedule in ordered:
+                        cursor.execute(
+                            "SELECT pg_advisory_xact_lock(%s::integer, %s::integer)",
+                            [SCHEDULE_LOCK_SPACE, schedule.pk % 2**31],  # ids past 2^31 share a queue, harmlessly
+                        )
                 return Slot.objects.bulk_create(slots)
         except IntegrityError as exc:
             conflict = _conflicting_schedule(exc, plan)
@@ -297,6 +315,12 @@ def _insert_slots(plan: _Plan, make: Any) -> list[Slot]:
             replacement = alternatives.pop(0)
             plan.auto_picked[replacement.pk] = alternatives
             plan.others = [replacement if s.pk == conflict.pk else s for s in plan.others]
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
+                raise
+            busy = _busy_schedule_ids([s.pk for s in plan.schedules], plan.busy_start, plan.busy_end)
+            conflict = next((s for s in plan.schedules if s.pk in busy), plan.practitioner_schedule)
+            raise SlotUnavailable(conflict.pk, conflict.name) from None
     raise SlotUnavailable(plan.others[-1].pk, plan.others[-1].name)
 
 

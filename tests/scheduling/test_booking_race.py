@@ -1,0 +1,554 @@
+"""Bookings that really race, against the real PostgreSQL: exactly one winner per conflict, a clear refusal naming
+the resource for every loser, and nothing partial left behind (docs/concurrency.md).
+
+Each racer is a thread with its own database connection (closed when the thread ends), released together by a
+``threading.Barrier``. Some tests go further and *gate* the race: the main thread holds ``LOCK TABLE
+scheduling_slot IN SHARE MODE`` while the racers start, and waits (on a condition, via ``pg_locks``) until every
+racer is blocked at the slot insert — on that lock, or on the booking lock of a schedule that the racer ahead of it
+holds. Every racer has then passed every check made in Python and believes the time is free; the main thread
+commits, and the racers insert. What decides those races can only be the exclusion constraint.
+
+The database pool gives a process 10 connections, so a gated race has at most 9 racers (the main thread holds
+one); an ungated race may have more, and its racers queue for connections as requests do in a server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import DatabaseError, connection, transaction
+from rest_framework.test import APIClient
+
+from ehr.models import Encounter
+from scheduling.dto import AppointmentRef, HoldRef
+from scheduling.errors import HoldExpired, OfferUnavailable, SchedulingError, SlotUnavailable
+from scheduling.models import (
+    Appointment,
+    AppointmentEvent,
+    Hold,
+    HoldStatus,
+    OfferStatus,
+    Slot,
+    SlotStatus,
+    WaitlistOffer,
+)
+from scheduling.services.booking import (
+    SCHEDULE_LOCK_SPACE,
+    appointment_book,
+    appointment_cancel,
+    appointment_reschedule,
+    hold_confirm,
+    hold_create,
+    holds_release_expired,
+)
+from scheduling.services.waitlist import waitlist_join, waitlist_offer_accept
+from tests.conftest import csrf_login
+from tests.factories import PatientFactory, UserFactory
+from tests.factories.scheduling import AppointmentTypeFactory, ScheduleFactory
+from tests.scheduling.conftest import NOW
+from tests.support.servers import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TUESDAY_10 = dt.datetime(2031, 3, 4, 10, 0, tzinfo=dt.UTC)  # 10:00 in Lisbon, inside the 09-17 hours
+JOIN_TIMEOUT = 60
+GATE_TIMEOUT = 30
+
+
+@dataclass
+class Outcome:
+    """What each racer got: a result, a typed refusal, or (a failure of the test) anything else."""
+
+    won: dict[int, Any] = field(default_factory=dict)
+    refused: dict[int, SchedulingError] = field(default_factory=dict)
+    crashed: list[tuple[int, BaseException]] = field(default_factory=list)
+
+
+def _queued_at_slot_insert() -> int:
+    """Sessions of this database waiting to insert slots: for the slot table's lock (held by the gate) or for a
+    schedule's booking lock (held by the racer ahead of them). pg_locks is live, not a snapshot."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(DISTINCT pid) FROM pg_locks
+            WHERE NOT granted
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND ((locktype = 'relation' AND relation = 'scheduling_slot'::regclass)
+                   OR (locktype = 'advisory' AND classid = %s AND objsubid = 2))
+            """,
+            [SCHEDULE_LOCK_SPACE],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _sessions() -> list[tuple[Any, ...]]:
+    """What the other sessions of this database are doing (for a failure report)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pid, state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+            """
+        )
+        return list(cursor.fetchall())
+
+
+def race(racers: list[Callable[[], Any]], *, gate: bool = False) -> Outcome:
+    """Run every racer in its own thread, all released by one barrier; with ``gate``, also held at the slot
+    insert until all of them are there (see the module docstring)."""
+    outcome = Outcome()
+    barrier = threading.Barrier(len(racers))
+    lock = threading.Lock()
+
+    def run(index: int, work: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=JOIN_TIMEOUT)
+            result = work()
+            with lock:
+                outcome.won[index] = result
+        except SchedulingError as exc:
+            with lock:
+                outcome.refused[index] = exc
+        except BaseException as exc:  # reported by the test; a racer must not die silently
+            with lock:
+                outcome.crashed.append((index, exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, work), daemon=True) for i, work in enumerate(racers)]
+    if gate:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE scheduling_slot IN SHARE MODE")
+            for thread in threads:
+                thread.start()
+            try:
+                wait_until(lambda: _queued_at_slot_insert() == len(racers), timeout=GATE_TIMEOUT, what="the gate")
+            except TimeoutError:
+                raise AssertionError(
+                    f"not all {len(racers)} racers reached the slot insert; sessions: {_sessions()!r}; "
+                    f"racers done: {outcome!r}"
+                ) from None
+        # Commit: the SHARE lock goes, and every racer's INSERT runs at once.
+    else:
+        for thread in threads:
+            thread.start()
+    for thread in threads:
+        thread.join(timeout=JOIN_TIMEOUT)
+    assert not any(t.is_alive() for t in threads), "a racer is still running"
+    assert outcome.crashed == [], f"racers failed with untyped errors: {outcome.crashed!r}"
+    assert len(outcome.won) + len(outcome.refused) == len(racers)
+    return outcome
+
+
+def overlapping_blocking_pairs() -> int:
+    """Pairs of blocking, non-override slots of one schedule whose periods overlap: must always be 0."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*) FROM scheduling_slot a JOIN scheduling_slot b
+              ON a.schedule_id = b.schedule_id AND a.id < b.id AND a.period && b.period
+            WHERE a.status IN ('busy', 'busy-tentative') AND b.status IN ('busy', 'busy-tentative')
+              AND NOT a.override AND NOT b.override
+            """
+        )
+        return int(cursor.fetchone()[0])
+
+
+def book(actor: Any, type_id: int, patient_id: int, start: dt.datetime, doctor_id: int, **kw: Any) -> Callable[[], Any]:
+    return lambda: appointment_book(
+        actor=actor, appointment_type_id=type_id, patient_id=patient_id, start=start, practitioner_id=doctor_id, **kw
+    )
+
+
+@pytest.fixture
+def patients():  # type: ignore[no-untyped-def]
+    def make(n: int) -> list[int]:
+        registrar = UserFactory(username="race-registrar", roles=["admin"])
+        return [PatientFactory(registrar=registrar).pk for _ in range(n)]
+
+    return make
+
+
+# --- the constraint on its own ----------------------------------------------------------------------------------
+
+
+def test_raw_concurrent_inserts_of_overlapping_slots_leave_exactly_one(
+    scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """No service, no booking lock: nine sessions INSERT overlapping busy slots for one schedule at the same
+    moment. Exactly one row survives. The others fail with an exclusion violation, or — when two inserters each
+    find the other's uncommitted row and wait for each other — with a deadlock that PostgreSQL breaks (why the
+    services queue inserts per schedule, docs/concurrency.md)."""
+    owners = [
+        Appointment.objects.create(
+            patient_id=pid,
+            appointment_type=video_type,
+            practitioner=doctor,
+            location=doctor_schedule.location,
+            modality="video",
+            start=TUESDAY_10,
+            end=TUESDAY_10 + dt.timedelta(minutes=30),
+            booked_by=scheduler,
+        )
+        for pid in patients(9)
+    ]
+
+    def insert(owner: Appointment, offset: int) -> Callable[[], Any]:
+        def run() -> str:
+            start = TUESDAY_10 + dt.timedelta(minutes=offset)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO scheduling_slot (schedule_id, period, status, appointment_id, override) "
+                        "VALUES (%s, tstzrange(%s, %s, '[)'), 'busy', %s, false)",
+                        [doctor_schedule.pk, start, start + dt.timedelta(minutes=30), owner.pk],
+                    )
+            except DatabaseError as exc:
+                return str(getattr(exc.__cause__, "sqlstate", exc))
+            return "inserted"
+
+        return run
+
+    outcome = race([insert(owner, 2 * i) for i, owner in enumerate(owners)], gate=True)
+
+    results = list(outcome.won.values())
+    assert results.count("inserted") == 1
+    assert set(results) <= {"inserted", "23P01", "40P01"}  # exclusion violation, deadlock detected
+    assert Slot.objects.count() == 1
+    assert overlapping_blocking_pairs() == 0
+
+
+# --- one doctor, one time -----------------------------------------------------------------------------------------
+
+
+def test_twenty_bookers_of_one_doctor_slot_one_wins_nineteen_are_refused_naming_the_doctor(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    ids = patients(20)
+    outcome = race([book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids])
+
+    assert len(outcome.won) == 1
+    assert len(outcome.refused) == 19
+    for refusal in outcome.refused.values():
+        assert isinstance(refusal, SlotUnavailable)
+        assert (refusal.schedule_id, refusal.schedule_name) == (doctor_schedule.pk, doctor_schedule.name)
+    (winner,) = outcome.won.values()
+    # The losers wrote nothing: one appointment, one slot, one planned encounter, one event.
+    assert list(Appointment.objects.values_list("pk", flat=True)) == [winner.id]
+    assert Slot.objects.count() == 1
+    assert Encounter.objects.filter(status="planned").count() == 1
+    assert AppointmentEvent.objects.count() == 1
+    assert overlapping_blocking_pairs() == 0
+
+
+def test_when_every_racer_has_passed_the_python_checks_the_constraint_alone_decides(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    ids = patients(9)
+    outcome = race([book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids], gate=True)
+
+    assert len(outcome.won) == 1
+    assert {type(r) for r in outcome.refused.values()} == {SlotUnavailable}
+    assert {r.schedule_id for r in outcome.refused.values()} == {doctor_schedule.pk}  # type: ignore[attr-defined]
+    assert Appointment.objects.count() == Slot.objects.count() == AppointmentEvent.objects.count() == 1
+    assert overlapping_blocking_pairs() == 0
+
+
+def test_overlapping_different_starts_never_leave_two_overlapping_slots(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """Starts every 5 minutes from 10:00 to 10:55, 30 minutes each: many conflicts, several possible winners."""
+    ids = patients(12)
+    starts = [TUESDAY_10 + dt.timedelta(minutes=5 * i) for i in range(12)]
+    outcome = race(
+        [book(scheduler, video_type.pk, pid, start, doctor.pk) for pid, start in zip(ids, starts, strict=True)]
+    )
+
+    assert overlapping_blocking_pairs() == 0
+    won: list[AppointmentRef] = list(outcome.won.values())
+    # Whichever start wins first, exactly one more non-overlapping start remains (and three never fit).
+    assert len(won) == 2
+    assert Slot.objects.count() == Appointment.objects.count() == len(won)
+    for index, refusal in outcome.refused.items():
+        assert isinstance(refusal, SlotUnavailable)
+        assert refusal.schedule_id == doctor_schedule.pk
+        # Every refusal is justified: the refused time overlaps a booking that won.
+        start = starts[index]
+        assert any(w.start < start + dt.timedelta(minutes=30) and start < w.end for w in won)
+
+
+# --- several resources ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ecg_clinic(location):  # type: ignore[no-untyped-def]
+    """Eight doctors at one clinic, an in-person ECG visit needing an exam room and an ECG cart."""
+    doctors = [UserFactory(username=f"race-dr-{i}", roles=["practitioner"], locations=[location]) for i in range(8)]
+    for d in doctors:
+        ScheduleFactory(practitioner=d)
+    ecg_type = AppointmentTypeFactory(
+        code="race-ecg", modality="in-person", buffer_after_minutes=10, needs=[("room", "exam"), ("equipment", "ecg")]
+    )
+    return doctors, ecg_type
+
+
+def test_different_doctors_racing_for_one_room_one_winner_and_no_partial_booking(
+    frozen_now, scheduler, location, ecg_clinic, patients
+):
+    doctors, ecg_type = ecg_clinic
+    room = ScheduleFactory(kind="room", category="exam", name="Exam room", location=location)
+    ScheduleFactory(kind="equipment", category="ecg", name="ECG cart", location=location)
+    ids = patients(len(doctors))
+    # Resources chosen by the service (auto-pick): every racer picks the only room and the only cart.
+    outcome = race(
+        [book(scheduler, ecg_type.pk, pid, TUESDAY_10, d.pk) for pid, d in zip(ids, doctors, strict=True)], gate=True
+    )
+
+    assert len(outcome.won) == 1
+    for refusal in outcome.refused.values():
+        assert isinstance(refusal, SlotUnavailable)
+        assert (refusal.schedule_id, refusal.schedule_name) == (room.pk, "Exam room")
+    (winner,) = outcome.won.values()
+    assert len(winner.resources) == 3
+    # Every loser's doctor was free, yet none of them kept a slot: all or nothing.
+    assert Slot.objects.count() == 3
+    assert set(Slot.objects.values_list("appointment_id", flat=True)) == {winner.id}
+    assert Appointment.objects.count() == Encounter.objects.count() == AppointmentEvent.objects.count() == 1
+    assert overlapping_blocking_pairs() == 0
+
+
+def test_auto_picked_rooms_and_carts_are_shared_out_one_set_per_winner(
+    frozen_now, scheduler, location, ecg_clinic, patients
+):
+    """Two rooms and two carts for eight racing doctors: a racer that loses the first room or cart retries with
+    the next free one, so exactly two bookings win, each with its own room and cart."""
+    doctors, ecg_type = ecg_clinic
+    for n in (1, 2):
+        ScheduleFactory(kind="room", category="exam", name=f"Exam room {n}", location=location)
+        ScheduleFactory(kind="equipment", category="ecg", name=f"ECG cart {n}", location=location)
+    ids = patients(len(doctors))
+    outcome = race(
+        [book(scheduler, ecg_type.pk, pid, TUESDAY_10, d.pk) for pid, d in zip(ids, doctors, strict=True)], gate=True
+    )
+
+    assert len(outcome.won) == 2
+    assert {type(r) for r in outcome.refused.values()} == {SlotUnavailable}
+    rooms = {r.name for w in outcome.won.values() for r in w.resources if r.kind == "room"}
+    carts = {r.name for w in outcome.won.values() for r in w.resources if r.kind == "equipment"}
+    assert rooms == {"Exam room 1", "Exam room 2"}
+    assert carts == {"ECG cart 1", "ECG cart 2"}
+    assert Slot.objects.count() == 6
+    assert Appointment.objects.count() == 2
+    assert overlapping_blocking_pairs() == 0
+
+
+def test_types_listing_their_resources_in_different_orders_do_not_deadlock(
+    frozen_now, scheduler, location, ecg_clinic, patients
+):
+    """One type needs (room, cart), another (cart, room): slots are inserted in one global order (schedule id),
+    so racers of the two types wait for each other in line instead of deadlocking."""
+    doctors, room_first = ecg_clinic
+    cart_first = AppointmentTypeFactory(
+        code="race-ecg-reversed", modality="in-person", needs=[("equipment", "ecg"), ("room", "exam")]
+    )
+    room = ScheduleFactory(kind="room", category="exam", name="Exam room", location=location)
+    cart = ScheduleFactory(kind="equipment", category="ecg", name="ECG cart", location=location)
+    ids = patients(len(doctors))
+    outcome = race(
+        [
+            book(scheduler, (room_first if i % 2 else cart_first).pk, pid, TUESDAY_10, d.pk)
+            for i, (pid, d) in enumerate(zip(ids, doctors, strict=True))
+        ],
+        gate=True,
+    )
+
+    assert len(outcome.won) == 1
+    assert {type(r) for r in outcome.refused.values()} == {SlotUnavailable}
+    assert {r.schedule_id for r in outcome.refused.values()} <= {room.pk, cart.pk}  # type: ignore[attr-defined]
+    assert Slot.objects.count() == 3
+    assert overlapping_blocking_pairs() == 0
+
+
+# --- holds ------------------------------------------------------------------------------------------------------
+
+
+def test_holds_and_bookings_racing_for_one_slot_leave_exactly_one_reservation(
+    frozen_now, scheduler, patient_user, patient, doctor, doctor_schedule, video_type, patients
+):
+    ids = patients(5)
+    hold = lambda: hold_create(  # noqa: E731 - a racer
+        actor=patient_user,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+    )
+    racers = [hold] * 4 + [book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids]
+    outcome = race(racers, gate=True)
+
+    assert len(outcome.won) == 1
+    assert {type(r) for r in outcome.refused.values()} == {SlotUnavailable}
+    assert Slot.objects.filter(status__in=["busy", "busy-tentative"]).count() == 1
+    (winner,) = outcome.won.values()
+    if isinstance(winner, HoldRef):
+        # The holder confirms: the tentative slot becomes the appointment's, with no moment unreserved.
+        assert Appointment.objects.count() == 0
+        booked = hold_confirm(actor=patient_user, hold_id=winner.id)
+        slot = Slot.objects.get()
+        assert (slot.status, slot.appointment_id) == (SlotStatus.BUSY, booked.id)
+    else:
+        assert Hold.objects.filter(status=HoldStatus.ACTIVE).count() == 0
+        assert Slot.objects.get().appointment_id == winner.id
+    # Losing holds left no hold rows behind either (their transaction rolled back whole).
+    assert Hold.objects.count() == (1 if isinstance(winner, HoldRef) else 0)
+
+
+def test_an_expired_hold_is_taken_by_exactly_one_racer_while_its_owner_and_the_sweeper_race_too(
+    scheduler, patient_user, patient, doctor, doctor_schedule, video_type, patients
+):
+    ids = patients(8)
+    with time_machine.travel(NOW, tick=True) as traveller:
+        held = hold_create(
+            actor=patient_user,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
+            practitioner_id=doctor.pk,
+        )
+        traveller.shift(dt.timedelta(minutes=6))  # past the five-minute hold
+        racers = [book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids]
+        racers.append(lambda: hold_confirm(actor=patient_user, hold_id=held.id))
+        racers.append(lambda: holds_release_expired())
+        outcome = race(racers)
+
+    owner, sweeper = len(ids), len(ids) + 1
+    assert isinstance(outcome.refused.get(owner), HoldExpired)
+    assert sweeper in outcome.won  # the sweep never fails, whatever it found left to do
+    bookings = [w for i, w in outcome.won.items() if i < len(ids)]
+    assert len(bookings) == 1
+    assert {type(r) for i, r in outcome.refused.items() if i != owner} == {SlotUnavailable}
+    assert Hold.objects.get(pk=held.id).status == HoldStatus.EXPIRED
+    assert not Slot.objects.filter(status="busy-tentative").exists()
+    assert Slot.objects.get().appointment_id == bookings[0].id
+
+
+# --- changes ----------------------------------------------------------------------------------------------------
+
+
+def test_two_reschedules_swapping_times_both_fail_cleanly_and_leave_both_as_they_were(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """A moves to B's time while B moves to A's: each waits for the other's release, PostgreSQL breaks the cycle,
+    and neither may win (the other's time is still taken when each checks). Both get a clear 409."""
+    first, second = patients(2)
+    a = book(scheduler, video_type.pk, first, TUESDAY_10, doctor.pk)()
+    b = book(scheduler, video_type.pk, second, TUESDAY_10 + dt.timedelta(minutes=30), doctor.pk)()
+
+    def move(ref: AppointmentRef, to: dt.datetime) -> Callable[[], Any]:
+        return lambda: appointment_reschedule(
+            actor=scheduler, appointment_id=ref.id, expected_version=ref.version, start=to, reason="swap"
+        )
+
+    outcome = race([move(a, b.start), move(b, a.start)])
+
+    assert outcome.won == {}
+    for refusal in outcome.refused.values():
+        assert isinstance(refusal, SlotUnavailable)
+        assert refusal.schedule_id == doctor_schedule.pk
+    assert [(x.start, x.version) for x in Appointment.objects.order_by("start")] == [(a.start, 1), (b.start, 1)]
+    assert Slot.objects.filter(status="busy").count() == 2
+    assert overlapping_blocking_pairs() == 0
+
+
+def test_cancelling_and_rebooking_race_never_overlaps(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """While one booking is cancelled, others try to take its time: they wait for the cancellation's outcome;
+    at most one of them gets the freed time."""
+    owner, *others = patients(9)
+    booked = book(scheduler, video_type.pk, owner, TUESDAY_10, doctor.pk)()
+    cancel = lambda: appointment_cancel(  # noqa: E731 - a racer
+        actor=scheduler, appointment_id=booked.id, expected_version=booked.version, reason="patient called"
+    )
+    outcome = race([cancel] + [book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in others])
+
+    assert 0 in outcome.won
+    assert len(outcome.won) <= 2
+    assert {type(r) for r in outcome.refused.values()} <= {SlotUnavailable}
+    assert overlapping_blocking_pairs() == 0
+    assert Slot.objects.filter(status="busy").count() == len(outcome.won) - 1
+
+
+def test_waitlisted_patients_accepting_one_freed_slot_at_once_one_gets_it(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    owner, *waiting = patients(6)
+    booked = book(scheduler, video_type.pk, owner, TUESDAY_10, doctor.pk)()
+    for pid in waiting:
+        waitlist_join(
+            actor=scheduler,
+            patient_id=pid,
+            appointment_type_id=video_type.pk,
+            earliest=NOW,
+            latest=NOW + dt.timedelta(days=7),
+        )
+    appointment_cancel(actor=scheduler, appointment_id=booked.id, reason="patient called")
+    offers = list(WaitlistOffer.objects.all())
+    assert len(offers) == 5
+
+    def accept(offer_id: Any) -> Callable[[], Any]:
+        return lambda: waitlist_offer_accept(actor=scheduler, offer_id=offer_id)
+
+    outcome = race([accept(o.pk) for o in offers])
+
+    assert len(outcome.won) == 1
+    assert {type(r) for r in outcome.refused.values()} == {OfferUnavailable}
+    assert WaitlistOffer.objects.filter(status=OfferStatus.ACCEPTED).count() == 1
+    assert WaitlistOffer.objects.filter(status=OfferStatus.TAKEN).count() == 4
+    assert Slot.objects.filter(status="busy").count() == 1
+    assert overlapping_blocking_pairs() == 0
+
+
+# --- over HTTP --------------------------------------------------------------------------------------------------
+
+
+def test_over_http_one_201_and_every_loser_a_409_naming_the_doctor(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    ids = patients(8)
+    clients = []
+    for _ in ids:
+        client = APIClient(enforce_csrf_checks=True)
+        assert csrf_login(client, scheduler.username).status_code == 200
+        clients.append(client)
+
+    def post(client: APIClient, pid: int) -> Callable[[], Any]:
+        return lambda: client.post(
+            "/api/v1/scheduling/appointments/",
+            {
+                "appointment_type_id": video_type.pk,
+                "patient_id": pid,
+                "start": TUESDAY_10.isoformat(),
+                "practitioner_id": doctor.pk,
+            },
+            format="json",
+            HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+        )
+
+    outcome = race([post(c, pid) for c, pid in zip(clients, ids, strict=True)])
+
+    responses = list(outcome.won.values())
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+    for response in responses:
+        if response.status_code == 409:
+            body = response.json()
+            assert body["code"] == "slot_unavailable"
+            assert body["conflicting_resource"] == {"schedule_id": doctor_schedule.pk, "name": doctor_schedule.name}
+    assert Appointment.objects.count() == Slot.objects.count() == 1
