@@ -211,6 +211,7 @@ SPECTACULAR_SETTINGS = {
         "PatientStatusEnum": "ehr.models.patient.PatientStatus",
         "AdministrativeGenderEnum": "ehr.models.patient.AdministrativeGender",
         "EncounterModalityEnum": "ehr.models.clinical.EncounterModality",
+        "EncounterStatusEnum": "ehr.models.clinical.EncounterStatus",
         "AppointmentModalityEnum": "scheduling.models.types.Modality",
         "ResourceKindEnum": "scheduling.models.resources.ResourceKind",
     },

@@ -29,6 +29,7 @@ from ehr.api.documents import (
     DocumentHistoryApi,
     PatientDocumentListApi,
 )
+from ehr.api.exports import PatientRecordExportApi
 from ehr.api.patients import (
     PatientDetailApi,
     PatientEnteredInErrorApi,
@@ -85,6 +86,8 @@ urlpatterns = [
         name="ehr-document-entered-in-error",
     ),
     path("documents/<int:record_id>/history/", DocumentHistoryApi.as_view(), name="ehr-document-history"),
+    # Record export (docs/exports.md)
+    path("patients/<int:patient_id>/export/", PatientRecordExportApi.as_view(), name="ehr-patient-export"),
 ]
 for _plural, (_list, _detail, _eie, _history) in RECORD_APIS.items():
     urlpatterns += [

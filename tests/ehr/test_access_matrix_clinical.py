@@ -200,6 +200,7 @@ ENDPOINTS: dict[str, Request] = {
         lambda w: f"/documents/{w.ids['document']}/entered-in-error/", lambda w, r: {"reason": "wrong"}, if_match='"1"'
     ),
     "document_history": _get(lambda w: f"/documents/{w.ids['document']}/history/"),
+    "record_export": _get(lambda w: f"/patients/{w.patient.pk}/export/"),
 }
 CREATE_BODIES: dict[str, dict[str, Any]] = {
     "conditions": {"code": "E11.9"},
@@ -233,7 +234,11 @@ def _record_endpoints(plural: str) -> dict[str, Request]:
 for _plural in CREATE_BODIES:
     ENDPOINTS.update(_record_endpoints(_plural))
 
-READS = {name for name in ENDPOINTS if name.endswith(("_list", "_history", "_detail", "_content")) or name == "summary"}
+READS = {
+    name
+    for name in ENDPOINTS
+    if name.endswith(("_list", "_history", "_detail", "_content")) or name in ("summary", "record_export")
+}
 WRITES = set(ENDPOINTS) - READS
 
 # endpoint -> the roles allowed; every other role must be refused.
@@ -250,8 +255,9 @@ ALLOWED: dict[str, set[str]] = {
 
 
 # Routes addressed by the patient's id; every other route is addressed by a record's own id (no existence inference).
-PATIENT_LEVEL = {"summary", "encounters_list", "encounters_open", "documents_list", "documents_upload"} | {
-    f"{plural}_{op}" for plural in CREATE_BODIES for op in ("list", "create")
+PATIENT_LEVEL = {"summary", "record_export", "encounters_list", "encounters_open", "documents_list"} | {
+    "documents_upload",
+    *(f"{plural}_{op}" for plural in CREATE_BODIES for op in ("list", "create")),
 }
 
 
@@ -287,6 +293,7 @@ ROUTES = {
     "documents/<int:document_id>/content/",
     "documents/<int:document_id>/entered-in-error/",
     "documents/<int:record_id>/history/",
+    "patients/<int:patient_id>/export/",
     *(f"patients/<int:patient_id>/{p}/" for p in CREATE_BODIES),
     *(f"{p}/<int:record_id>/" for p in CREATE_BODIES),
     *(f"{p}/<int:record_id>/entered-in-error/" for p in CREATE_BODIES),

@@ -169,6 +169,11 @@ export const documents = {
   contentUrl: (documentId: number) => `${EHR}/documents/${documentId}/content/`,
 };
 
+export const records = {
+  /** Where the browser downloads a patient's whole record as one JSON file (audited as an export). */
+  exportUrl: (patientId: number) => `${EHR}/patients/${patientId}/export/`,
+};
+
 export const encounters = {
   list: (patientId: number, signal?: AbortSignal) =>
     api.get<EncounterList>(`${EHR}/patients/${patientId}/encounters/`, { signal }),

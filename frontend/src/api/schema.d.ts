@@ -721,6 +721,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ehr/patients/{patient_id}/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The patient's whole record as a JSON download (the patient's clinicians; the patient themselves). */
+        get: operations["patients_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ehr/patients/{patient_id}/history/": {
         parameters: {
             query?: never;
@@ -1754,6 +1771,59 @@ export interface components {
         EnteredInErrorRequest: {
             reason: string;
         };
+        ExportedEncounter: {
+            id: number;
+            patient_id: number;
+            practitioner_id: number;
+            practitioner_display_name: string;
+            location_id: number;
+            location_name: string;
+            modality: components["schemas"]["EncounterModalityEnum"];
+            status: components["schemas"]["EncounterStatusEnum"];
+            /** Format: date-time */
+            period_start: string | null;
+            /** Format: date-time */
+            period_end: string | null;
+            reason: string;
+            duration_seconds: number | null;
+            version: number;
+            /**
+             * Format: date-time
+             * @description Booked start of a planned visit
+             */
+            planned_start: string | null;
+            /**
+             * Format: date-time
+             * @description Booked end of a planned visit
+             */
+            planned_end: string | null;
+            /** @description Signed notes, oldest first, with their addenda. */
+            notes: components["schemas"]["Note"][];
+        };
+        ExportedPatient: {
+            id: number;
+            mrn: string;
+            status: components["schemas"]["PatientStatusEnum"];
+            given_name: string;
+            family_name: string;
+            /** Format: date */
+            birth_date: string;
+            sex: components["schemas"]["AdministrativeGenderEnum"];
+            gender_identity: string;
+            phone: string;
+            email: string;
+            address_line: string;
+            city: string;
+            postal_code: string;
+            country: string;
+            preferred_language: string;
+            emergency_contact_name: string;
+            emergency_contact_phone: string;
+            /** @description In full, or masked ("•••• 1234") when identifiers_masked. */
+            national_id: string;
+            insurance_member_id: string;
+            identifiers_masked: boolean;
+        };
         /** @description ``{"field", "from", "to"}`` (``from`` is a Python keyword, hence ``get_fields``). */
         FieldChange: {
             field: string;
@@ -2189,6 +2259,26 @@ export interface components {
             source_version: number;
             /** @description Version of the surviving record, as read */
             target_version: number;
+        };
+        PatientRecord: {
+            patient: components["schemas"]["ExportedPatient"];
+            problems: components["schemas"]["Condition"][];
+            allergies: components["schemas"]["Allergy"][];
+            medications: components["schemas"]["Medication"][];
+            observations: components["schemas"]["Observation"][];
+            encounters: components["schemas"]["ExportedEncounter"][];
+            /** @description Metadata only; download each through its content URL. */
+            documents: components["schemas"]["Document"][];
+        };
+        PatientRecordExport: {
+            format: string;
+            version: number;
+            /** Format: date-time */
+            exported_at: string;
+            exported_by_id: number;
+            exported_by_display_name: string;
+            purpose: string;
+            record: components["schemas"]["PatientRecord"];
         };
         PatientSearchResult: {
             results: components["schemas"]["PatientSummary"][];
@@ -5507,6 +5597,62 @@ export interface operations {
                 headers: {
                     /** @description Version of the record, e.g. "3". */
                     ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    patients_export: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Why the record is exported (audited).
+                 *
+                 *     * `export` - export
+                 *     * `continuity-of-care` - continuity-of-care
+                 *     * `patient_request` - patient_request
+                 *     * `treatment` - treatment
+                 *     * `legal` - legal
+                 */
+                purpose?: "export" | "continuity-of-care" | "patient_request" | "treatment" | "legal";
+            };
+            header?: never;
+            path: {
+                patient_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientRecordExport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

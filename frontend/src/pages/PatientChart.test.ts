@@ -82,6 +82,14 @@ describe("patient chart", () => {
     expect(list("medications")).toContain("Metformin 500 mg tablet — 500 mg, twice daily");
   });
 
+  it("offers the whole record as a download (the export endpoint)", async () => {
+    await openChart();
+    const exportLink = summary()?.querySelector<HTMLAnchorElement>('[data-testid="export-record"]');
+    expect(text(exportLink)).toBe("Export record");
+    expect(exportLink?.getAttribute("href")).toBe("/api/v1/ehr/patients/42/export/");
+    expect(exportLink?.hasAttribute("download")).toBe(true);
+  });
+
   it("adds a problem by ICD-10 code and shows the API's field error for an unknown code", async () => {
     await openChart();
     open("Add a problem");

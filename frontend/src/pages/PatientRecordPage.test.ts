@@ -137,6 +137,10 @@ describe("PatientRecordPage", () => {
     expect(rows[1]?.querySelector("a")).toBeNull();
     expect(text(rows[1])).toContain("Ask your clinic for a copy");
 
+    // The whole record as one file, from the export endpoint.
+    expect(link("Download my record").getAttribute("href")).toBe(`/api/v1/ehr/patients/${PATIENT_ID}/export/`);
+    expect(link("Download my record").hasAttribute("download")).toBe(true);
+
     // Read-only: no forms or buttons to change anything.
     expect(document.querySelectorAll("main form, main button").length).toBe(0);
   });
@@ -155,5 +159,6 @@ describe("PatientRecordPage", () => {
     await openRecord();
     expect(text(document.querySelector("main"))).toContain("There is no patient record linked to your account.");
     expect(backend.calls("GET /api/v1/ehr/patients/42/summary/")).toHaveLength(0);
+    expect(document.querySelector('[data-testid="download-record"]')).toBeNull();
   });
 });
