@@ -49,6 +49,8 @@ describe("navigation table", () => {
   it("builds the nav for one role", () => {
     expect(navItemsFor(["patient"])).toEqual([
       { name: "patientHome", path: "/patient", label: "My health" },
+      { name: "patientAppointments", path: "/patient/appointments", label: "My appointments" },
+      { name: "patientBooking", path: "/patient/book", label: "Book" },
       { name: "patientRecord", path: "/patient/record", label: "My record" },
       // The nav's text is shorter than the page's h1 ("Who opened my record").
       { name: "patientAccessLog", path: "/patient/access-log", label: "Access log" },

@@ -29,6 +29,14 @@ export const STAFF_ROLES = ["practitioner", "nurse", "scheduler", "billing", "ad
 // The nav lists pages in this order, so a page meant to follow each role's home comes after all the homes.
 export const PAGES = {
   patientHome: { path: "/patient", title: "My health", roles: ["patient"], inNav: true },
+  patientAppointments: { path: "/patient/appointments", title: "My appointments", roles: ["patient"], inNav: true },
+  patientBooking: {
+    path: "/patient/book",
+    title: "Book an appointment",
+    navLabel: "Book",
+    roles: ["patient"],
+    inNav: true,
+  },
   patientRecord: { path: "/patient/record", title: "My record", roles: ["patient"], inNav: true },
   patientAccessLog: {
     path: "/patient/access-log",

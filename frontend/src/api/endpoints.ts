@@ -1,8 +1,11 @@
 /** Typed calls to the backend, one function per endpoint the app uses. */
-import { ApiError, api, type Versioned } from "./client";
+import { ApiError, api, request, type Versioned } from "./client";
 import type {
   Allergy,
   AllergyCreateRequest,
+  Appointment,
+  AppointmentList,
+  AppointmentTypeList,
   AuditAction,
   AuditOutcome,
   BreakGlassGrant,
@@ -16,11 +19,15 @@ import type {
   Encounter,
   EncounterCreateRequest,
   EncounterList,
+  FreeSlotList,
   Health,
+  Hold,
+  HoldRequest,
   LoginRequest,
   Me,
   Medication,
   MedicationCreateRequest,
+  MyWaitlist,
   Note,
   NoteList,
   NoteSections,
@@ -36,7 +43,11 @@ import type {
   PatientUpdateRequest,
   PatientWriteRequest,
   RecordHistory,
+  RescheduleRequest,
+  ScheduleList,
   UserRow,
+  WaitlistEntry,
+  WaitlistJoinRequest,
 } from "./types";
 
 export const auth = {
@@ -217,4 +228,50 @@ export const breakGlass = {
     api.get<PaginatedBreakGlassGrantList>(`${EHR}/break-glass/`, { query: { ...params }, signal }),
   review: (grantId: number, outcome: BreakGlassOutcome, note: string) =>
     api.post<BreakGlassGrant>(`${EHR}/break-glass/${grantId}/review/`, { outcome, note }),
+};
+
+const SCHEDULING = "/api/v1/scheduling";
+
+/** The If-Match value of an appointment at `version` (the API's ETag is the quoted version number). */
+export function appointmentEtag(version: number): string {
+  return `"${version}"`;
+}
+
+/** Scheduling (docs/scheduling.md). Times are ISO 8601 instants; errors carry the codes listed there. */
+export const scheduling = {
+  /** Patients get the types they may book themselves; staff every active type. */
+  appointmentTypes: (signal?: AbortSignal) =>
+    api.get<AppointmentTypeList>(`${SCHEDULING}/appointment-types/`, { signal }),
+  /** Bookable resources; patients see practitioners only. */
+  schedules: (params: { kind?: string; location?: number } = {}, signal?: AbortSignal) =>
+    api.get<ScheduleList>(`${SCHEDULING}/schedules/`, { query: { ...params }, signal }),
+  /** Free starts of a type in [start, end) (at most 62 days), for every practitioner or one. */
+  slots: (
+    params: { appointment_type: number; start: string; end: string; practitioner?: number; location?: number },
+    signal?: AbortSignal,
+  ) => api.get<FreeSlotList>(`${SCHEDULING}/slots/`, { query: { ...params }, signal }),
+  /** 201 with the hold and its `expires_at`; 409 `slot_unavailable` when the time was taken meanwhile. */
+  holdCreate: (body: HoldRequest) => api.post<Hold>(`${SCHEDULING}/holds/`, body),
+  /** 201 with the booked appointment; 409 `hold_expired` / `hold_not_active`. */
+  holdConfirm: (holdId: string, comment = "") =>
+    api.post<Appointment>(`${SCHEDULING}/holds/${encodeURIComponent(holdId)}/confirm/`, comment ? { comment } : {}),
+  /** Gives the held time back (idempotent). */
+  holdRelease: (holdId: string) => request<void>("DELETE", `${SCHEDULING}/holds/${encodeURIComponent(holdId)}/`),
+  /** The signed-in patient's own appointments, newest first. */
+  myAppointments: (signal?: AbortSignal) => api.get<AppointmentList>(`${SCHEDULING}/me/appointments/`, { signal }),
+  appointment: (id: number, signal?: AbortSignal): Promise<Versioned<Appointment>> =>
+    api.versioned.get<Appointment>(`${SCHEDULING}/appointments/${id}/`, { signal }),
+  /** 409 `too_late` inside the type's cancellation window (patients); 412 `version_conflict` when `etag` is stale. */
+  cancel: (id: number, etag: string, reason: string) =>
+    api.post<Appointment>(`${SCHEDULING}/appointments/${id}/cancel/`, { reason }, { headers: { "If-Match": etag } }),
+  reschedule: (id: number, etag: string, body: RescheduleRequest) =>
+    api.post<Appointment>(`${SCHEDULING}/appointments/${id}/reschedule/`, body, { headers: { "If-Match": etag } }),
+  /** The signed-in patient's waitlist entries and the offers made to them. */
+  myWaitlist: (signal?: AbortSignal) => api.get<MyWaitlist>(`${SCHEDULING}/me/waitlist/`, { signal }),
+  waitlistJoin: (body: WaitlistJoinRequest) => api.post<WaitlistEntry>(`${SCHEDULING}/waitlist/`, body),
+  /** 201 with the booked appointment; 409 `offer_unavailable` when someone else accepted first. */
+  offerAccept: (offerId: string) =>
+    api.post<Appointment>(`${SCHEDULING}/waitlist/offers/${encodeURIComponent(offerId)}/accept/`),
+  offerDecline: (offerId: string) =>
+    api.post<void>(`${SCHEDULING}/waitlist/offers/${encodeURIComponent(offerId)}/decline/`),
 };

@@ -82,3 +82,23 @@ export type BreakGlassGrant = Schemas["BreakGlassGrant"];
 export type PaginatedBreakGlassGrantList = Schemas["PaginatedBreakGlassGrantList"];
 export type BreakGlassReviewStatus = Schemas["BreakGlassReviewStatusEnum"];
 export type BreakGlassOutcome = Schemas["BreakGlassOutcomeEnum"];
+
+// Scheduling: appointment types, bookable resources, free slots, holds, appointments, the waitlist.
+export type AppointmentType = Schemas["AppointmentType"];
+export type AppointmentTypeList = Schemas["AppointmentTypeList"];
+export type Schedule = Schemas["Schedule"];
+export type ScheduleList = Schemas["ScheduleList"];
+export type ResourceKind = Schemas["ResourceKindEnum"];
+export type FreeSlot = Schemas["FreeSlot"];
+export type FreeSlotList = Schemas["FreeSlotList"];
+export type Hold = Schemas["Hold"];
+export type HoldRequest = Schemas["HoldRequestRequest"];
+export type Appointment = Schemas["Appointment"];
+export type AppointmentList = Schemas["AppointmentList"];
+export type AppointmentStatus = Schemas["AppointmentStatusEnum"];
+export type AppointmentModality = Schemas["AppointmentModalityEnum"];
+export type RescheduleRequest = Schemas["RescheduleRequest"];
+export type WaitlistJoinRequest = Schemas["WaitlistJoinRequest"];
+export type WaitlistEntry = Schemas["WaitlistEntry"];
+export type WaitlistOffer = Schemas["WaitlistOffer"];
+export type MyWaitlist = Schemas["MyWaitlist"];

@@ -72,7 +72,13 @@ afterEach(() => {
 describe("who opened my record", () => {
   it("is in the patient's navigation as “Access log”, and only patients can open it", async () => {
     mounted = await mountApp("/patient", backend);
-    expect([...navigation("Main").querySelectorAll("a")].map(text)).toEqual(["My health", "My record", "Access log"]);
+    expect([...navigation("Main").querySelectorAll("a")].map(text)).toEqual([
+      "My health",
+      "My appointments",
+      "Book",
+      "My record",
+      "Access log",
+    ]);
     link("Access log", navigation("Main")).click();
     await waitFor(() => heading() === "Who opened my record", "the access log");
     expect(mounted.router.currentRoute.value.path).toBe("/patient/access-log");

@@ -48,6 +48,8 @@ export const routes: RouteRecordRaw[] = [
     children: [
       { path: "", name: "root", component: RoleHomeRedirect },
       pageRoute("patientHome", () => import("../pages/PatientHomePage.vue")),
+      pageRoute("patientAppointments", () => import("../pages/PatientAppointmentsPage.vue")),
+      pageRoute("patientBooking", () => import("../pages/PatientBookingPage.vue")),
       pageRoute("patientRecord", () => import("../pages/PatientRecordPage.vue")),
       pageRoute("patientAccessLog", () => import("../pages/AccessLogPage.vue")),
       pageRoute("clinicHome", () => import("../pages/ClinicHomePage.vue")),
