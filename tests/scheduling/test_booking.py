@@ -532,3 +532,38 @@ def test_visit_start_and_complete_drive_the_ehr_encounter(
         "visit_started",
         "fulfilled",
     ]
+
+
+def test_appointments_of_a_merged_duplicate_show_under_the_surviving_record(
+    frozen_now, scheduler, patient, doctor, doctor_schedule, video_type, admin_user
+):
+    from ehr.models import Patient
+    from ehr.services.patients import patient_merge
+    from scheduling.selectors import appointment_list_for_patient
+
+    duplicate = PatientFactory()
+    ref = appointment_book(
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=duplicate.pk,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+    )
+    source, target = Patient.objects.get(pk=duplicate.pk), Patient.objects.get(pk=patient.pk)
+    patient_merge(
+        actor=admin_user,
+        source_patient_id=source.pk,
+        target_patient_id=target.pk,
+        expected_source_version=source.version,
+        expected_target_version=target.version,
+        reason="same person",
+    )
+    assert [a.id for a in appointment_list_for_patient(patient_id=patient.pk)] == [ref.id]
+    with pytest.raises(InvalidBooking):  # the merged record takes no new bookings
+        appointment_book(
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=duplicate.pk,
+            start=TUESDAY_10 + dt.timedelta(hours=1),
+            practitioner_id=doctor.pk,
+        )
