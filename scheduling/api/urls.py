@@ -38,6 +38,7 @@ urlpatterns = [
     path("me/appointments/", views.MyAppointmentListApi.as_view(), name="scheduling-my-appointments"),
     path("me/waitlist/", views.MyWaitlistApi.as_view(), name="scheduling-my-waitlist"),
     path("waitlist/", views.WaitlistApi.as_view(), name="scheduling-waitlist"),
+    path("waitlist/<int:entry_id>/", views.WaitlistEntryApi.as_view(), name="scheduling-waitlist-entry"),
     path("waitlist/offers/<str:offer_id>/accept/", views.WaitlistOfferAcceptApi.as_view(), name="scheduling-accept"),
     path("waitlist/offers/<str:offer_id>/decline/", views.WaitlistOfferDeclineApi.as_view(), name="scheduling-decline"),
 ]

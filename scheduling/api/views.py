@@ -629,6 +629,16 @@ class WaitlistApi(APIView):
         return Response(_entry_json(entry), status=status.HTTP_201_CREATED)
 
 
+class WaitlistEntryApi(APIView):
+    """Leave the waitlist (the patient for themselves, staff for a patient they may schedule)."""
+
+    @extend_schema(operation_id="scheduling_waitlist_withdraw", responses={204: None, **ERRORS})
+    def delete(self, request: Request, entry_id: int) -> Response:
+        with scheduling_errors():
+            waitlist.waitlist_withdraw(actor=_actor(request), entry_id=entry_id, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class MyWaitlistApi(APIView):
     """The signed-in patient's waitlist entries and open offers."""
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.realtime.services import publish_to_user
 from ehr.models import Patient, User
 from scheduling.dto import AppointmentRef
-from scheduling.errors import InvalidBooking, NotFound, OfferUnavailable, SchedulingError
+from scheduling.errors import BookingForbidden, InvalidBooking, NotFound, OfferUnavailable, SchedulingError
 from scheduling.models import (
     Appointment,
     AppointmentType,
@@ -59,10 +59,14 @@ def waitlist_join(
 
 
 def waitlist_withdraw(*, actor: User, entry_id: int, request: HttpRequest | None = None) -> None:
+    """Leave the waitlist. Someone who may not schedule the entry's patient is told it does not exist."""
     entry = WaitlistEntry.objects.filter(pk=entry_id).first()
     if entry is None:
         raise NotFound("WaitlistEntry", entry_id)
-    authorise_booking(actor=actor, patient_id=entry.patient_id, request=request)
+    try:
+        authorise_booking(actor=actor, patient_id=entry.patient_id, request=request)
+    except BookingForbidden as exc:
+        raise NotFound("WaitlistEntry", entry_id) from exc
     WaitlistEntry.objects.filter(pk=entry_id, status=WaitlistStatus.ACTIVE).update(status=WaitlistStatus.WITHDRAWN)
 
 

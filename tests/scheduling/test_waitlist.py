@@ -141,3 +141,24 @@ def test_racing_acceptances_have_exactly_one_winner(scheduler, doctor, doctor_sc
         assert sorted(outcomes) == ["lost", "lost", "lost", "won"]
         assert WaitlistOffer.objects.filter(status=OfferStatus.ACCEPTED).count() == 1
         assert Appointment.objects.filter(start=TUESDAY_10, status="booked").count() == 1
+
+
+@pytest.mark.django_db
+def test_withdraw_over_http_only_for_the_patient_themselves(frozen_now, video_type, organization):
+    from rest_framework.test import APIClient
+
+    from tests.conftest import csrf_login
+
+    user, patient = waiting_patient(organization, "leaver")
+    other_user, _ = waiting_patient(organization, "nosy")
+    entry = waitlist_join(
+        actor=user, patient_id=patient.pk, appointment_type_id=video_type.pk, earliest=WINDOW[0], latest=WINDOW[1]
+    )
+    nosy = APIClient(enforce_csrf_checks=True)
+    csrf_login(nosy, other_user.username)
+    path = f"/api/v1/scheduling/waitlist/{entry.pk}/"
+    assert nosy.delete(path, HTTP_X_CSRFTOKEN=nosy.cookies["csrftoken"].value).status_code == 404
+    owner = APIClient(enforce_csrf_checks=True)
+    csrf_login(owner, user.username)
+    assert owner.delete(path, HTTP_X_CSRFTOKEN=owner.cookies["csrftoken"].value).status_code == 204
+    assert WaitlistEntry.objects.get(pk=entry.pk).status == WaitlistStatus.WITHDRAWN
