@@ -66,3 +66,19 @@ class FreeSlot:
     practitioner_display_name: str
     location_id: int
     resources: tuple[ResourceRef, ...]
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """A recurring series and its occurrences (start order), each an appointment with its own status.
+    ``first_start_local`` is the wall-clock start of the first occurrence in ``time_zone`` (no offset)."""
+
+    id: int
+    patient_id: int
+    appointment_type_id: int
+    rrule: str
+    time_zone: str
+    first_start: datetime.datetime
+    first_start_local: datetime.datetime
+    created_at: datetime.datetime
+    occurrences: tuple[AppointmentRef, ...]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling.api import views
+from scheduling.api import series, views
 
 urlpatterns = [
     path("appointment-types/", views.AppointmentTypeListApi.as_view(), name="scheduling-appointment-types"),
@@ -41,4 +41,11 @@ urlpatterns = [
     path("waitlist/<int:entry_id>/", views.WaitlistEntryApi.as_view(), name="scheduling-waitlist-entry"),
     path("waitlist/offers/<str:offer_id>/accept/", views.WaitlistOfferAcceptApi.as_view(), name="scheduling-accept"),
     path("waitlist/offers/<str:offer_id>/decline/", views.WaitlistOfferDeclineApi.as_view(), name="scheduling-decline"),
+    path("series/", series.AppointmentSeriesListApi.as_view(), name="scheduling-series-list"),
+    path("series/<int:series_id>/", series.AppointmentSeriesApi.as_view(), name="scheduling-series"),
+    path(
+        "series/<int:series_id>/cancel/",
+        series.AppointmentSeriesCancelApi.as_view(),
+        name="scheduling-series-cancel",
+    ),
 ]

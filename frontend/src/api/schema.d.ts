@@ -1211,6 +1211,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/scheduling/series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Book a recurring series (staff for a patient they may schedule; a patient for themselves): every occurrence
+         *     or none.
+         */
+        post: operations["scheduling_series_book"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scheduling/series/{series_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A series with every occurrence and its own status (whoever may book for its patient; others get 404). */
+        get: operations["scheduling_series_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scheduling/series/{series_id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Cancel the remaining occurrences of a series (all or none); past and already-cancelled ones stay as they
+         *     are.
+         */
+        post: operations["scheduling_series_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/scheduling/slots/": {
         parameters: {
             query?: never;
@@ -1240,6 +1297,23 @@ export interface paths {
         /** @description Join the waitlist (patients for themselves, staff for a patient). */
         post: operations["scheduling_waitlist_join"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scheduling/waitlist/{entry_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Leave the waitlist (the patient for themselves, staff for a patient they may schedule). */
+        delete: operations["scheduling_waitlist_withdraw"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2398,6 +2472,45 @@ export interface components {
         };
         ScheduleList: {
             results: components["schemas"]["Schedule"][];
+        };
+        Series: {
+            id: number;
+            patient_id: number;
+            appointment_type_id: number;
+            rrule: string;
+            time_zone: string;
+            /**
+             * Format: date-time
+             * @description The first occurrence's instant (UTC).
+             */
+            first_start: string;
+            /** @description Its wall-clock time in time_zone, without an offset. */
+            first_start_local: string;
+            /** Format: date-time */
+            created_at: string;
+            occurrences: components["schemas"]["Appointment"][];
+        };
+        SeriesBookRequest: {
+            appointment_type_id: number;
+            /** @description Staff: whom to book. Patients: omit (self). */
+            patient_id?: number;
+            practitioner_id: number;
+            /** @description Wall-clock date-time of the first occurrence WITHOUT a UTC offset, e.g. 2031-03-03T09:00; every occurrence keeps this local time in time_zone across daylight-saving changes. */
+            first_start: string;
+            /** @description IANA zone the wall-clock times are in, e.g. Europe/Lisbon. */
+            time_zone: string;
+            /** @description RFC 5545 RRULE (subset): FREQ, INTERVAL, COUNT or UNTIL, BYDAY, BYMONTHDAY, WKST; at most 52 occurrences. E.g. FREQ=WEEKLY;BYDAY=MO;COUNT=10. */
+            rrule: string;
+            resource_ids?: number[];
+            comment?: string;
+        };
+        SeriesCancelRequest: {
+            reason: string;
+            /**
+             * Format: date-time
+             * @description Cancel occurrences starting at or after this instant (default: now).
+             */
+            from_start?: string;
         };
         StatusChangeRequest: {
             status: components["schemas"]["StatusChangeStatusEnum"];
@@ -7320,6 +7433,195 @@ export interface operations {
             };
         };
     };
+    scheduling_series_book: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SeriesBookRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Series"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    scheduling_series_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                series_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Series"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    scheduling_series_cancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                series_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SeriesCancelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Series"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     scheduling_slots: {
         parameters: {
             query: {
@@ -7431,6 +7733,50 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    scheduling_waitlist_withdraw: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
