@@ -58,6 +58,7 @@ describe("navigation table", () => {
     expect(navItemsFor(["nurse"])).toEqual([
       { name: "clinicHome", path: "/clinic", label: "My clinic" },
       { name: "patients", path: "/patients", label: "Patients" },
+      { name: "scheduleBoard", path: "/schedule/board", label: "Live board" },
     ]);
     for (const [role, home] of [
       ["practitioner", "My clinic"],
@@ -70,6 +71,7 @@ describe("navigation table", () => {
     expect(navItemsFor(["admin"]).map((i) => i.path)).toEqual([
       "/admin-console",
       "/patients",
+      "/schedule/board",
       "/admin-console/users",
       "/admin-console/audit",
       "/admin-console/status",
@@ -78,8 +80,18 @@ describe("navigation table", () => {
   });
 
   it("builds the nav for several roles as a union without duplicates", () => {
-    expect(navItemsFor(["practitioner", "nurse", "billing"]).map((i) => i.label)).toEqual(["My clinic", "Billing", "Patients"]);
-    expect(navItemsFor(["billing", "scheduler"]).map((i) => i.label)).toEqual(["Scheduling", "Billing", "Patients"]);
+    expect(navItemsFor(["practitioner", "nurse", "billing"]).map((i) => i.label)).toEqual([
+      "My clinic",
+      "Billing",
+      "Patients",
+      "Live board",
+    ]);
+    expect(navItemsFor(["billing", "scheduler"]).map((i) => i.label)).toEqual([
+      "Scheduling",
+      "Billing",
+      "Patients",
+      "Live board",
+    ]);
   });
 
   it("has no nav for a user without roles", () => {

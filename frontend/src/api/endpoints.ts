@@ -261,6 +261,23 @@ export const scheduling = {
   myAppointments: (signal?: AbortSignal) => api.get<AppointmentList>(`${SCHEDULING}/me/appointments/`, { signal }),
   appointment: (id: number, signal?: AbortSignal): Promise<Versioned<Appointment>> =>
     api.versioned.get<Appointment>(`${SCHEDULING}/appointments/${id}/`, { signal }),
+  /** Staff: appointments overlapping [start, end) (at most 62 days), oldest first, with the names the viewer may see. */
+  appointments: (
+    params: { start: string; end: string; location?: number; practitioner?: number; schedule?: number },
+    signal?: AbortSignal,
+  ) => api.get<AppointmentList>(`${SCHEDULING}/appointments/`, { query: { ...params }, signal }),
+  /** Front desk: 409 `invalid_transition` when the table forbids it; 412 `version_conflict` when `etag` is stale. */
+  setStatus: (
+    id: number,
+    etag: string,
+    status: "arrived" | "checked-in" | "fulfilled" | "noshow" | "entered-in-error",
+    reason = "",
+  ): Promise<Versioned<Appointment>> =>
+    api.versioned.post<Appointment>(
+      `${SCHEDULING}/appointments/${id}/status/`,
+      reason ? { status, reason } : { status },
+      { headers: { "If-Match": etag } },
+    ),
   /** 409 `too_late` inside the type's cancellation window (patients); 412 `version_conflict` when `etag` is stale. */
   cancel: (id: number, etag: string, reason: string) =>
     api.post<Appointment>(`${SCHEDULING}/appointments/${id}/cancel/`, { reason }, { headers: { "If-Match": etag } }),

@@ -71,7 +71,7 @@ afterEach(() => {
 describe("patient search", () => {
   it("is in every staff role's navigation, after the home page, and not a patient's", async () => {
     await open("/schedule", "Scheduling");
-    expect([...navigation("Main").querySelectorAll("a")].map(text)).toEqual(["Scheduling", "Patients"]);
+    expect([...navigation("Main").querySelectorAll("a")].map(text).slice(0, 2)).toEqual(["Scheduling", "Patients"]);
     link("Patients", navigation("Main")).click();
     await waitFor(() => heading() === "Patients", "the patients page");
     expect(mounted?.router.currentRoute.value.path).toBe("/patients");

@@ -13,6 +13,11 @@
  *   full) and delivered before any live event of that stream, which is buffered meanwhile;
  * - an event with seq <= known is a duplicate and is dropped.
  *
+ * Group streams (`group:<name>`) are joined on request: `subscribeStream` sends a subscribe frame
+ * now (if live) and again after every reconnect; the server's `subscribed` answer carries the
+ * stream's seq and is treated like a hello for that stream (baseline first time, catch-up later).
+ * Events of a group stream nobody subscribes to any more are dropped.
+ *
  * Connection: a ping every 25 s; no frame within 10 s of a ping means the socket is dead.
  * Close 4401/4403 ends the client (no reconnect); any other close reconnects with
  * exponential backoff and full jitter (0.5 s doubling, capped at 10 s).
@@ -25,6 +30,7 @@ import {
   isStreamEvent,
   parseServerFrame,
   type PingFrame,
+  type SubscriptionFrame,
 } from "./protocol";
 
 export type RealtimeStatus =
@@ -98,6 +104,8 @@ export interface RealtimeClientOptions {
 export type RealtimeEventListener = (event: StreamEvent) => void;
 export type StatusListener = (status: RealtimeStatus) => void;
 export type TerminationListener = (termination: Termination) => void;
+/** Told each time the server confirms a group subscription (first time, and again after each reconnect). */
+export type SubscribedListener = (stream: string) => void;
 
 interface StreamState {
   /** seq of the last event delivered (or the baseline). */
@@ -138,6 +146,9 @@ export class RealtimeClient {
   private readonly eventListeners = new Set<RealtimeEventListener>();
   private readonly statusListeners = new Set<StatusListener>();
   private readonly terminationListeners = new Set<TerminationListener>();
+  private readonly subscribedListeners = new Set<SubscribedListener>();
+  /** Group streams wanted, with how many callers want each. */
+  private readonly groups = new Map<string, number>();
 
   private currentStatus: RealtimeStatus = "idle";
   private socket: WebSocketLike | null = null;
@@ -205,6 +216,34 @@ export class RealtimeClient {
   onTerminated(listener: TerminationListener): () => void {
     this.terminationListeners.add(listener);
     return () => this.terminationListeners.delete(listener);
+  }
+
+  /**
+   * Receive a `group:<name>` stream on this socket, now and after every reconnect, until the returned
+   * function is called (by every caller that asked for it: subscriptions are counted).
+   */
+  subscribeStream(stream: string): () => void {
+    const count = this.groups.get(stream) ?? 0;
+    this.groups.set(stream, count + 1);
+    if (count === 0 && this.currentStatus === "live") this.sendSubscription("subscribe", stream);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.groups.get(stream) ?? 1) - 1;
+      if (left > 0) {
+        this.groups.set(stream, left);
+        return;
+      }
+      this.groups.delete(stream);
+      this.streams.delete(stream);
+      if (this.currentStatus === "live") this.sendSubscription("unsubscribe", stream);
+    };
+  }
+
+  onSubscribed(listener: SubscribedListener): () => void {
+    this.subscribedListeners.add(listener);
+    return () => this.subscribedListeners.delete(listener);
   }
 
   // ---------------------------------------------------------------- connection
@@ -301,6 +340,17 @@ export class RealtimeClient {
     }
   }
 
+  private sendSubscription(kind: SubscriptionFrame["kind"], stream: string): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) return;
+    const frame: SubscriptionFrame = { kind, stream };
+    try {
+      socket.send(JSON.stringify(frame));
+    } catch {
+      // The socket is dying; its close reconnects, and the next hello subscribes again.
+    }
+  }
+
   private onDeadSocket(): void {
     this.teardownSocket(1000, "heartbeat timeout");
     this.scheduleReconnect();
@@ -340,6 +390,21 @@ export class RealtimeClient {
         this.attempt = 0;
         this.setStatus("live");
         this.handleHello(frame.streams);
+        // A new socket starts with the default streams only: ask again for the groups.
+        for (const stream of this.groups.keys()) this.sendSubscription("subscribe", stream);
+        break;
+      case "subscribed":
+        if (!this.groups.has(frame.stream)) break; // given up meanwhile
+        this.handleHello({ [frame.stream]: frame.seq });
+        for (const listener of [...this.subscribedListeners]) {
+          try {
+            listener(frame.stream);
+          } catch (error) {
+            this.warn({ code: "listener_failed", stream: frame.stream, detail: String(error) });
+          }
+        }
+        break;
+      case "unsubscribed":
         break;
       case "event": {
         const event: StreamEvent = { stream: frame.stream, seq: frame.seq, type: frame.type, data: frame.data, at: frame.at };
@@ -380,6 +445,8 @@ export class RealtimeClient {
   }
 
   private handleLiveEvent(event: StreamEvent): void {
+    // A group left a moment ago may still send what was in flight.
+    if (event.stream.startsWith("group:") && !this.groups.has(event.stream)) return;
     let state = this.streams.get(event.stream);
     if (!state) {
       // A stream that the hello did not announce: nothing to compare with, start from here.

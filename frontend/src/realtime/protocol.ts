@@ -22,11 +22,29 @@ export interface ErrorFrame {
   detail: string;
 }
 
-export type ServerFrame = HelloFrame | EventFrame | PongFrame | ErrorFrame;
+/** A `group:` stream subscription took effect; `seq` is the stream's last sequence number at that moment. */
+export interface SubscribedFrame {
+  kind: "subscribed";
+  stream: string;
+  seq: number;
+}
+
+export interface UnsubscribedFrame {
+  kind: "unsubscribed";
+  stream: string;
+}
+
+export type ServerFrame = HelloFrame | EventFrame | PongFrame | ErrorFrame | SubscribedFrame | UnsubscribedFrame;
 
 /** Client → server. */
 export interface PingFrame {
   kind: "ping";
+}
+
+/** Client → server: join or leave a `group:<name>` stream (the server checks who may receive it). */
+export interface SubscriptionFrame {
+  kind: "subscribe" | "unsubscribe";
+  stream: string;
 }
 
 /** The server closed because the socket has no signed-in user. Never reconnect. */
@@ -74,6 +92,12 @@ export function parseServerFrame(raw: unknown): ServerFrame | null {
       return isStreamEvent(value) ? ({ ...value, kind: "event" } as EventFrame) : null;
     case "pong":
       return { kind: "pong" };
+    case "subscribed":
+      return typeof value.stream === "string" && isSeq(value.seq)
+        ? { kind: "subscribed", stream: value.stream, seq: value.seq }
+        : null;
+    case "unsubscribed":
+      return typeof value.stream === "string" ? { kind: "unsubscribed", stream: value.stream } : null;
     case "error":
       return {
         kind: "error",

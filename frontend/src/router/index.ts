@@ -59,6 +59,7 @@ export const routes: RouteRecordRaw[] = [
       pageRoute("patients", () => import("../pages/PatientsPage.vue")),
       pageRoute("patientNew", () => import("../pages/PatientRegisterPage.vue")),
       pageRoute("patientDetail", () => import("../pages/PatientDetailPage.vue")),
+      pageRoute("scheduleBoard", () => import("../pages/SchedulerBoardPage.vue")),
       pageRoute("adminUsers", () => import("../pages/AdminUsersPage.vue")),
       pageRoute("adminAudit", () => import("../pages/AdminAuditPage.vue")),
       pageRoute("adminStatus", () => import("../pages/SystemStatusPage.vue")),

@@ -20,6 +20,13 @@ export interface SessionNotice {
 
 type ClientFactory = (options: RealtimeClientOptions) => RealtimeClient;
 
+/** A page's wish to receive a `group:` stream, kept across the tab's clients (sign-in sessions). */
+interface StreamMembership {
+  stream: string;
+  onJoined: () => void;
+  release: (() => void) | null;
+}
+
 let clientFactory: ClientFactory = (options) => new RealtimeClient(options);
 
 /** For tests: build clients with a fake WebSocket and fetch. */
@@ -40,6 +47,7 @@ export const useRealtimeStore = defineStore("realtime", () => {
   const client = shallowRef<RealtimeClient | null>(null);
   let ownSession: string | null = null;
   let subscribers = new Set<(event: StreamEvent) => void>();
+  let memberships = new Set<StreamMembership>();
 
   const connectionLabel = computed(() => {
     switch (status.value) {
@@ -93,12 +101,17 @@ export const useRealtimeStore = defineStore("realtime", () => {
     created.onTerminated((ended) => {
       termination.value = ended;
     });
+    created.onSubscribed((stream) => {
+      for (const membership of [...memberships]) if (membership.stream === stream) membership.onJoined();
+    });
+    for (const membership of memberships) membership.release = created.subscribeStream(membership.stream);
     client.value = created;
     created.start();
     status.value = created.status;
   }
 
   function stop(): void {
+    for (const membership of memberships) membership.release = null;
     client.value?.stop();
     client.value = null;
     ownSession = null;
@@ -115,13 +128,42 @@ export const useRealtimeStore = defineStore("realtime", () => {
     return () => subscribers.delete(listener);
   }
 
+  /**
+   * Receive a `group:<name>` stream (e.g. "group:scheduling.board") until the returned function is called.
+   * `onJoined` runs each time the server confirms the subscription: first, and after every reconnect — the
+   * moment to (re)load over REST what the stream's events will then keep up to date.
+   */
+  function joinStream(stream: string, onJoined: () => void = () => undefined): () => void {
+    const membership: StreamMembership = { stream, onJoined, release: null };
+    memberships.add(membership);
+    if (client.value) membership.release = client.value.subscribeStream(stream);
+    return () => {
+      memberships.delete(membership);
+      membership.release?.();
+      membership.release = null;
+    };
+  }
+
   function $reset(): void {
     stop();
     events.value = [];
     notices.value = [];
     termination.value = null;
     subscribers = new Set();
+    memberships = new Set();
   }
 
-  return { status, events, notices, termination, connectionLabel, start, stop, dismissNotice, subscribe, $reset };
+  return {
+    status,
+    events,
+    notices,
+    termination,
+    connectionLabel,
+    start,
+    stop,
+    dismissNotice,
+    subscribe,
+    joinStream,
+    $reset,
+  };
 });
