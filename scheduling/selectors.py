@@ -12,7 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import F, FloatField, Func, Q, QuerySet
 from django.utils import timezone
 from psycopg.types.range import TimestamptzRange as DateTimeTZRange
 
@@ -34,7 +35,6 @@ from scheduling.models import (
     Slot,
     SlotStatus,
 )
-from scheduling.timeutil import merge
 
 BOARD_ROLES = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
 STAFF_READERS = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
@@ -162,16 +162,14 @@ def appointment_get(*, appointment_id: int) -> AppointmentRef | None:
 
 
 class _Timeline:
-    """Working and busy intervals of one schedule as sorted epoch seconds, for O(log n) checks."""
+    """Working and busy intervals of one schedule as sorted epoch seconds, for O(log n) checks. Busy intervals
+    are merged (sorted, non-overlapping), so only the last one starting before a period's end can overlap it."""
 
     __slots__ = ("busy_ends", "busy_starts", "work_ends", "work_starts")
 
-    def __init__(self, working: list[tuple[dt.datetime, dt.datetime]], busy: list[tuple[dt.datetime, dt.datetime]]):
-        self.work_starts = [s.timestamp() for s, _ in working]
-        self.work_ends = [e.timestamp() for _, e in working]
-        merged = merge(busy)
-        self.busy_starts = [s.timestamp() for s, _ in merged]
-        self.busy_ends = [e.timestamp() for _, e in merged]
+    def __init__(self, work: tuple[list[float], list[float]], busy: tuple[list[float], list[float]]) -> None:
+        self.work_starts, self.work_ends = work
+        self.busy_starts, self.busy_ends = busy
 
     def works(self, start: float, end: float) -> bool:
         i = bisect_right(self.work_starts, start) - 1
@@ -180,6 +178,86 @@ class _Timeline:
     def free(self, start: float, end: float) -> bool:
         i = bisect_left(self.busy_starts, end) - 1
         return i < 0 or self.busy_ends[i] <= start
+
+
+class _Epoch(Func):
+    """Seconds since 1970 of a timestamptz, as a float (what ``datetime.timestamp()`` gives, without building
+    datetimes and ranges in Python for every busy slot)."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+    output_field = FloatField()
+
+
+def _busy_timelines(
+    schedule_ids: list[int], span_start: dt.datetime, span_end: dt.datetime, now: dt.datetime
+) -> dict[int, tuple[list[float], list[float]]]:
+    """Merged blocking periods per schedule overlapping the span (expired holds do not block). One query, one row
+    per schedule with its periods' bounds as arrays in start order (thousands of busy slots a month cost a few
+    array parses instead of a row, two datetimes and a range each)."""
+    rows = (
+        Slot.objects.filter(
+            schedule_id__in=schedule_ids,
+            status__in=BLOCKING_SLOT_STATUSES,
+            period__overlap=DateTimeTZRange(span_start, span_end, "[)"),
+        )
+        .exclude(status=SlotStatus.BUSY_TENTATIVE, expires_at__lte=now)
+        .values("schedule_id")
+        .annotate(
+            los=ArrayAgg(_Epoch(F("period__startswith")), ordering=("period",)),
+            his=ArrayAgg(_Epoch(F("period__endswith")), ordering=("period",)),
+        )
+        .values_list("schedule_id", "los", "his")
+    )
+    busy: dict[int, tuple[list[float], list[float]]] = {}
+    for schedule_id, los, his in rows:
+        starts: list[float] = []
+        ends: list[float] = []
+        for lo, hi in zip(los, his, strict=True):  # ranges sort by lower bound, then upper bound
+            if lo >= hi:
+                continue
+            if ends and lo <= ends[-1]:  # overlapping or touching: one busy stretch (as ``timeutil.merge``)
+                if hi > ends[-1]:
+                    ends[-1] = hi
+            else:
+                starts.append(lo)
+                ends.append(hi)
+        busy[schedule_id] = (starts, ends)
+    return busy
+
+
+def _working_timelines(
+    schedules: Iterable[Schedule],
+    rules: dict[int, list[AvailabilityRule]],
+    exceptions: dict[int, list[AvailabilityException]],
+    span_start: dt.datetime,
+    span_end: dt.datetime,
+) -> dict[int, tuple[list[float], list[float]]]:
+    """Working intervals per schedule as epoch seconds. Schedules with the same zone, weekly rules and exceptions
+    (most practitioners of a clinic) share one expansion: the result depends on nothing else."""
+    expanded: dict[tuple[object, ...], tuple[list[float], list[float]]] = {}
+    out: dict[int, tuple[list[float], list[float]]] = {}
+    for s in schedules:
+        key = (
+            s.time_zone,
+            tuple(
+                sorted(
+                    (r.weekday, r.start_time, r.end_time, r.effective_from, r.effective_until or dt.date.max)
+                    for r in rules[s.pk]
+                )
+            ),
+            tuple(sorted((e.kind, e.start, e.end) for e in exceptions[s.pk])),
+        )
+        if key not in expanded:
+            working = working_intervals(
+                time_zone=s.time_zone,
+                rules=rules[s.pk],
+                exceptions=exceptions[s.pk],
+                window_start=span_start,
+                window_end=span_end,
+            )
+            expanded[key] = ([a.timestamp() for a, _ in working], [b.timestamp() for _, b in working])
+        out[s.pk] = expanded[key]
+    return out
 
 
 def free_slot_search(
@@ -250,80 +328,85 @@ def free_slot_search(
     exceptions: dict[int, list[AvailabilityException]] = defaultdict(list)
     for exc in AvailabilityException.objects.filter(schedule_id__in=ids, start__lt=span_end, end__gt=span_start):
         exceptions[exc.schedule_id].append(exc)
-    busy: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-    for schedule_id, period in (
-        Slot.objects.filter(
-            schedule_id__in=ids,
-            status__in=BLOCKING_SLOT_STATUSES,
-            period__overlap=DateTimeTZRange(span_start, span_end, "[)"),
-        )
-        .exclude(status=SlotStatus.BUSY_TENTATIVE, expires_at__lte=now)
-        .values_list("schedule_id", "period")
-    ):
-        busy[schedule_id].append((period.lower, period.upper))
     unique = {s.pk: s for s in schedules}
-    timelines = {
-        s.pk: _Timeline(
-            working_intervals(
-                time_zone=s.time_zone,
-                rules=rules[s.pk],
-                exceptions=exceptions[s.pk],
-                window_start=span_start,
-                window_end=span_end,
-            ),
-            busy[s.pk],
-        )
-        for s in unique.values()
-    }
+    working = _working_timelines(unique.values(), rules, exceptions, span_start, span_end)
+    busy = _busy_timelines(ids, span_start, span_end, now)
+    no_busy: tuple[list[float], list[float]] = ([], [])
+    timelines = {pk: _Timeline(working[pk], busy.get(pk, no_busy)) for pk in unique}
 
     step = appointment_type.slot_interval_minutes * 60
     dur, bb, ba = duration.total_seconds(), before.total_seconds(), after.total_seconds()
     lo, hi = start_bound.timestamp(), end_bound.timestamp()
-    found: list[tuple[float, int, list[Schedule]]] = []
+    found: list[tuple[float, int, tuple[Schedule, ...]]] = []
+    # Which schedule of a resource group a start gets depends only on the group and the start, not on the
+    # practitioner: decided once per (requirement, location, start) and reused by every practitioner there.
+    choices: dict[tuple[int, int, float], Schedule | None] = {}
+    group_timelines = defaultdict(list, {key: [(s, timelines[s.pk]) for s in group] for key, group in others.items()})
     for practitioner in practitioner_list:
         timeline = timelines[practitioner.pk]
         tz = ZoneInfo(practitioner.time_zone)
-        groups = [others.get((r.pk, practitioner.location_id), []) for r in requirements]
-        if any(not g for g in groups):
+        groups = [(r.pk, group_timelines[(r.pk, practitioner.location_id)]) for r in requirements]
+        if any(not g for _, g in groups):
             continue
+        where, practitioner_pk = practitioner.location_id, practitioner.pk
+        busy_starts, busy_ends = timeline.busy_starts, timeline.busy_ends
+        n_busy = len(busy_ends)
         for work_start, work_end in zip(timeline.work_starts, timeline.work_ends, strict=True):
             first = max(work_start, lo)
             local = dt.datetime.fromtimestamp(first, tz)
             offset_minutes = local.hour * 60 + local.minute
             misalignment = (offset_minutes * 60 + local.second + local.microsecond / 1e6) % step
             t = first + ((step - misalignment) % step)
+            # The practitioner's own busy stretches are walked with a pointer (starts only move forward), which
+            # is ``timeline.free`` without a search per start: j is the first stretch ending after the busy start.
+            j = bisect_right(busy_ends, t - bb)
             while t + dur <= work_end and t < hi:
-                if timeline.free(t - bb, t + dur + ba):
+                visit_end, busy_start, busy_end = t + dur, t - bb, t + dur + ba
+                while j < n_busy and busy_ends[j] <= busy_start:
+                    j += 1
+                if j == n_busy or busy_starts[j] >= busy_end:
                     picked: list[Schedule] = []
-                    for group in groups:
-                        choice = next(
-                            (
-                                s
-                                for s in group
-                                if timelines[s.pk].works(t, t + dur) and timelines[s.pk].free(t - bb, t + dur + ba)
-                            ),
-                            None,
-                        )
+                    for requirement_pk, group in groups:
+                        key = (requirement_pk, where, t)
+                        if key in choices:
+                            choice = choices[key]
+                        else:
+                            choice = choices[key] = next(
+                                (
+                                    s
+                                    for s, line in group
+                                    if line.works(t, visit_end) and line.free(busy_start, busy_end)
+                                ),
+                                None,
+                            )
                         if choice is None:
                             break
                         picked.append(choice)
                     else:
-                        found.append((t, practitioner.pk, picked))
+                        found.append((t, practitioner_pk, tuple(picked)))
                 t += step
     found.sort(key=lambda item: (item[0], item[1]))
-    by_id = {p.pk: p for p in practitioner_list}
+    by_id = {
+        p.pk: (p.practitioner_id or 0, p.practitioner.display_name if p.practitioner else "", p.location_id)
+        for p in practitioner_list
+    }
+    refs = {s.pk: _resource(s) for group in others.values() for s in group}
+    resources: dict[tuple[int, ...], tuple[ResourceRef, ...]] = {}
     results: list[FreeSlot] = []
-    for t, schedule_pk, picked in found:
-        practitioner = by_id[schedule_pk]
+    for t, schedule_pk, picked_set in found:
+        user_id, display_name, practitioner_location = by_id[schedule_pk]
+        ids_key = tuple(s.pk for s in picked_set)
+        if ids_key not in resources:
+            resources[ids_key] = tuple(refs[i] for i in ids_key)
         start = dt.datetime.fromtimestamp(t, dt.UTC)
         results.append(
             FreeSlot(
                 start=start,
                 end=start + duration,
-                practitioner_id=practitioner.practitioner_id or 0,
-                practitioner_display_name=practitioner.practitioner.display_name if practitioner.practitioner else "",
-                location_id=practitioner.location_id,
-                resources=tuple(_resource(s) for s in picked),
+                practitioner_id=user_id,
+                practitioner_display_name=display_name,
+                location_id=practitioner_location,
+                resources=resources[ids_key],
             )
         )
     return results
