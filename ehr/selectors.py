@@ -230,8 +230,8 @@ def patient_search(
 
     Name: each word must match the given or family name by substring or trigram similarity (GIN trigram indexes);
     MRN and identifier (keyed hash) are exact and also find records entered in error; name and birth-date searches
-    return active records only; merged records are never found (their surviving record is). Audits one "read" of entity ``PatientSearch`` with the result count (never the
-    query). Callers: staff (``ehr.access``).
+    return active records only; merged records are never found (their surviving record is). Audits one "read" of
+    entity ``PatientSearch`` with the result count (never the query). Callers: staff (``ehr.access``).
     """
     patient_access_check(actor=actor, patient_id=None, action=PatientAction.SEARCH, request=request)
     qs = Patient.objects.only(*PATIENT_SUMMARY_FIELDS)

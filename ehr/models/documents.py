@@ -52,8 +52,8 @@ class DocumentReference(models.Model):
 
     Invariants (CHECK): known type, status and content type; ``size_bytes > 0``; ``sha256`` is 64 lower-case hex
     digits; ``storage_key`` is 64 lower-case hex digits (random) and unique; ``version >= 1``. Triggers: no DELETE;
-    ``storage_key``, ``sha256``, ``size_bytes``, ``content_type`` and ``uploaded_by`` never change, ``patient`` only by a
-    merge (0014); the encounter, when given, is the same patient's.
+    ``storage_key``, ``sha256``, ``size_bytes``, ``content_type`` and ``uploaded_by`` never change, ``patient`` only
+    by a merge (0014); the encounter, when given, is the same patient's.
     """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="documents")
