@@ -61,6 +61,9 @@ class PatientUpdateSerializer(serializers.Serializer[object]):
     national_id = _text(60, write_only=True)
     insurance_member_id = _text(60, write_only=True)
     reason = serializers.CharField(max_length=500)
+    allow_duplicate = serializers.BooleanField(
+        required=False, default=False, help_text="Save even though the changed record looks like another patient."
+    )
 
 
 class EnteredInErrorSerializer(serializers.Serializer[object]):
@@ -235,8 +238,8 @@ class DuplicateCandidateSerializer(serializers.Serializer[Any]):
 
 
 class DuplicateSuspectedErrorSerializer(serializers.Serializer[object]):
-    """409 body: the records the new registration may duplicate. Repeat with ``allow_duplicate: true`` to register
-    anyway."""
+    """409 body: the records the new registration (or the record as the update would make it) may duplicate. Repeat
+    with ``allow_duplicate: true`` to go ahead anyway."""
 
     code = serializers.CharField()
     detail = serializers.CharField()

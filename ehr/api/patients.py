@@ -103,6 +103,25 @@ def ehr_errors() -> Iterator[None]:
         raise serializers.ValidationError(exc.fields) from None
 
 
+@contextmanager
+def duplicate_errors(request: Request, override: str) -> Iterator[None]:
+    """``DuplicateSuspected`` -> 409 ``duplicate_suspected`` with the candidates' summaries (an audited read,
+    purpose ``duplicate_check``); ``override`` names what the client repeats with ``"allow_duplicate": true``."""
+    try:
+        yield
+    except DuplicateSuspected as exc:
+        candidates = selectors.patient_summaries(
+            actor=_actor(request), patient_ids=exc.candidate_ids, purpose="duplicate_check", request=request._request
+        )
+        raise ApiError(
+            "duplicate_suspected",
+            f'This person may already be registered. Open the existing record, or {override} with "allow_duplicate": '
+            "true.",
+            status_code=409,
+            extra={"candidates": DuplicateCandidateSerializer(candidates, many=True).data},
+        ) from None
+
+
 def _actor(request: Request) -> User:
     user = request.user
     assert isinstance(user, User)  # IsAuthenticated (the default permission) ran first
@@ -174,26 +193,14 @@ class PatientListApi(APIView):
         allow_duplicate = body.pop("allow_duplicate")
         reason = body.pop("reason", "") or "registration"
         actor = _actor(request)
-        with ehr_errors():
-            try:
-                patient = patient_register(
-                    actor=actor,
-                    data=PatientInput(**body),
-                    reason=reason,
-                    allow_duplicate=allow_duplicate,
-                    request=request._request,
-                )
-            except DuplicateSuspected as exc:
-                candidates = selectors.patient_summaries(
-                    actor=actor, patient_ids=exc.candidate_ids, purpose="duplicate_check", request=request._request
-                )
-                raise ApiError(
-                    "duplicate_suspected",
-                    "This person may already be registered. Open the existing record, or register anyway with "
-                    '"allow_duplicate": true.',
-                    status_code=409,
-                    extra={"candidates": DuplicateCandidateSerializer(candidates, many=True).data},
-                ) from None
+        with ehr_errors(), duplicate_errors(request, "register anyway"):
+            patient = patient_register(
+                actor=actor,
+                data=PatientInput(**body),
+                reason=reason,
+                allow_duplicate=allow_duplicate,
+                request=request._request,
+            )
         return _with_etag(Response(PatientDetailSerializer(patient).data, status=status.HTTP_201_CREATED), patient)
 
 
@@ -214,6 +221,7 @@ class PatientDetailApi(APIView):
         parameters=[IF_MATCH, ETAG],
         responses={
             200: PatientDetailSerializer,
+            409: DuplicateSuspectedErrorSerializer,
             412: VersionConflictErrorSerializer,
             428: ApiErrorSerializer,
             **ERRORS,
@@ -226,13 +234,15 @@ class PatientDetailApi(APIView):
         form.is_valid(raise_exception=True)
         changes = dict(form.validated_data)
         reason = changes.pop("reason")
-        with ehr_errors():
+        allow_duplicate = changes.pop("allow_duplicate")
+        with ehr_errors(), duplicate_errors(request, "save anyway"):
             patient = patient_update(
                 actor=_actor(request),
                 patient_id=patient_id,
                 expected_version=expected,
                 changes=changes,
                 reason=reason,
+                allow_duplicate=allow_duplicate,
                 request=request._request,
             )
         return _with_etag(Response(PatientDetailSerializer(patient).data), patient)

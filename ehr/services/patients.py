@@ -208,17 +208,29 @@ def _channel(request: HttpRequest | None) -> str:
     return "api" if request is not None else "system"
 
 
+# The fields duplicate detection compares: changing one of them can make a record look like another.
+DUPLICATE_FIELDS = frozenset({"given_name", "family_name", "birth_date", "phone", "email"})
+
+
 def _duplicate_candidates(
-    *, birth_date: datetime.date, given_name: str, family_name: str, phone: str, email: str
+    *,
+    birth_date: datetime.date,
+    given_name: str,
+    family_name: str,
+    phone: str,
+    email: str,
+    exclude_id: int | None = None,
 ) -> list[int]:
     name_match = Q(name_similarity__gte=DUPLICATE_NAME_SIMILARITY)
     if phone:
         name_match |= Q(phone=phone)
     if email:
         name_match |= Q(email_lower=email.lower())
+    same_day = Patient.objects.filter(birth_date=birth_date, status=PatientStatus.ACTIVE)
+    if exclude_id is not None:
+        same_day = same_day.exclude(pk=exclude_id)
     rows = (
-        Patient.objects.filter(birth_date=birth_date, status=PatientStatus.ACTIVE)
-        .annotate(
+        same_day.annotate(
             name_similarity=TrigramSimilarity(
                 Concat("given_name", Value(" "), "family_name"), f"{given_name} {family_name}"
             ),
@@ -229,6 +241,28 @@ def _duplicate_candidates(
         .values_list("id", flat=True)[:10]
     )
     return list(rows)
+
+
+def _lock_birth_date(birth_date: datetime.date) -> None:
+    """Serialise registrations and updates that land on the same birth date (transaction-scoped advisory lock), so
+    two desks cannot both miss each other's duplicate."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ehr.patient_register:{birth_date}"])
+
+
+def _refuse_duplicates(values: dict[str, Any], *, exclude_id: int | None = None) -> None:
+    """Raise ``DuplicateSuspected`` when ``values`` (cleaned: birth date, names, phone, email) look like another
+    active patient (``exclude_id``: the record itself, on update). Call under ``_lock_birth_date``."""
+    candidates = _duplicate_candidates(
+        birth_date=values["birth_date"],
+        given_name=values["given_name"],
+        family_name=values["family_name"],
+        phone=values["phone"],
+        email=values["email"],
+        exclude_id=exclude_id,
+    )
+    if candidates:
+        raise DuplicateSuspected(candidates)
 
 
 def _next_mrn() -> str:
@@ -268,20 +302,9 @@ def patient_register(
     if user_id is not None:
         _validate_portal_user(user_id)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ehr.patient_register:{cleaned['birth_date']}"]
-            )
+        _lock_birth_date(cleaned["birth_date"])
         if not allow_duplicate:
-            candidates = _duplicate_candidates(
-                birth_date=cleaned["birth_date"],
-                given_name=cleaned["given_name"],
-                family_name=cleaned["family_name"],
-                phone=cleaned["phone"],
-                email=cleaned["email"],
-            )
-            if candidates:
-                raise DuplicateSuspected(candidates)
+            _refuse_duplicates(cleaned)
         now = timezone.now()
         patient = Patient(
             mrn=_next_mrn(),
@@ -363,9 +386,14 @@ def patient_update(
     expected_version: int,
     changes: dict[str, Any],
     reason: str,
+    allow_duplicate: bool = False,
     request: HttpRequest | None = None,
 ) -> Patient:
     """Apply ``changes`` (demographic fields and plaintext identifiers) as a new version.
+
+    When the change touches a name, the birth date, the phone or the email, the record as it would become is
+    checked against the other active patients as at registration: unless ``allow_duplicate``, a look-alike raises
+    ``DuplicateSuspected`` (their ids) and nothing is written.
 
     Raises ``VersionConflict`` when the record is no longer at ``expected_version`` (optimistic concurrency: the
     row is locked, so of two concurrent updates based on the same version exactly one wins), ``InvalidPatientData``
@@ -393,6 +421,10 @@ def patient_update(
                 setattr(patient, name, value)
                 changed.append(name)
         changed.sort(key=lambda n: (*DEMOGRAPHIC_FIELDS, *IDENTIFIER_FIELDS).index(n))
+        if DUPLICATE_FIELDS.intersection(changed):
+            _lock_birth_date(patient.birth_date)
+            if not allow_duplicate:
+                _refuse_duplicates({name: getattr(patient, name) for name in DUPLICATE_FIELDS}, exclude_id=patient.pk)
         if changed:
             _append_version(patient, actor=actor, changed=changed, reason=reason)
         audit_record(
@@ -403,7 +435,7 @@ def patient_update(
             patient_id=patient.pk,
             request=request,
             channel=_channel(request),
-            detail={"fields": changed, "version": patient.version},
+            detail={"fields": changed, "version": patient.version, "duplicate_override": allow_duplicate},
         )
     return patient
 

@@ -1779,8 +1779,8 @@ export interface components {
             birth_date: string;
         };
         /**
-         * @description 409 body: the records the new registration may duplicate. Repeat with ``allow_duplicate: true`` to register
-         *     anyway.
+         * @description 409 body: the records the new registration (or the record as the update would make it) may duplicate. Repeat
+         *     with ``allow_duplicate: true`` to go ahead anyway.
          */
         DuplicateSuspectedError: {
             code: string;
@@ -2271,6 +2271,11 @@ export interface components {
             national_id?: string;
             insurance_member_id?: string;
             reason?: string;
+            /**
+             * @description Save even though the changed record looks like another patient.
+             * @default false
+             */
+            allow_duplicate: boolean;
         };
         /** @description The record as staff (or the patient) see it; identifiers masked (``"•••• 1234"``). */
         PatientDetail: {
@@ -5026,6 +5031,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuplicateSuspectedError"];
                 };
             };
             412: {

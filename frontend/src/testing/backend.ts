@@ -147,6 +147,8 @@ const PATIENT_WRITABLE = [
 ] as const;
 const PATIENT_IDENTIFIERS = ["national_id", "insurance_member_id"];
 const PATIENT_REQUIRED = ["given_name", "family_name", "birth_date", "sex"];
+/** A change to one of these can make a record look like another (the API's DUPLICATE_FIELDS). */
+const DUPLICATE_FIELDS = ["given_name", "family_name", "birth_date", "phone", "email"] as const;
 const SEXES = ["male", "female", "other", "unknown"];
 /** The API's page size (AccessPagination). */
 export const ACCESS_LOG_PAGE_SIZE = 50;
@@ -405,20 +407,8 @@ export class FakeBackend {
     const fields = FakeBackend.patientFieldErrors(body, true);
     if (Object.keys(fields).length) return FakeBackend.invalid(fields);
     if (!body.allow_duplicate) {
-      const name = `${String(body.given_name)} ${String(body.family_name)}`.trim().toLowerCase();
-      const candidates: DuplicateCandidate[] = this.patients
-        .filter((p) => p.status === "active" && p.birth_date === body.birth_date && p.display_name.toLowerCase() === name)
-        .map((p) => ({ id: p.id, mrn: p.mrn, name: p.display_name, birth_date: p.birth_date }));
-      if (candidates.length) {
-        return {
-          status: 409,
-          body: {
-            code: "duplicate_suspected",
-            detail: "This person may already be registered. Open the existing record, or register anyway.",
-            candidates,
-          },
-        };
-      }
+      const refused = this.duplicateOf(body, null, "register anyway");
+      if (refused) return refused;
     }
     const id = this.nextPatientId++;
     const values: Partial<PatientDetail> = {};
@@ -451,6 +441,18 @@ export class FakeBackend {
     return { status: 201, body: patient, headers: { ETag: `"${patient.version}"` } };
   }
 
+  /** The API's 409 when `values` (names, birth date) match another active patient exactly (the real check is fuzzier). */
+  private duplicateOf(values: Record<string, unknown>, selfId: number | null, override: string): FakeReply | null {
+    const name = `${String(values.given_name)} ${String(values.family_name)}`.trim().toLowerCase();
+    const candidates: DuplicateCandidate[] = this.patients
+      .filter((p) => p.id !== selfId && p.status === "active" && p.birth_date === values.birth_date)
+      .filter((p) => p.display_name.toLowerCase() === name)
+      .map((p) => ({ id: p.id, mrn: p.mrn, name: p.display_name, birth_date: p.birth_date }));
+    if (!candidates.length) return null;
+    const detail = `This person may already be registered. Open the existing record, or ${override}.`;
+    return { status: 409, body: { code: "duplicate_suspected", detail, candidates } };
+  }
+
   private patientUpdate(id: number, request: FakeRequest): FakeReply {
     const index = this.patients.findIndex((p) => p.id === id);
     const before = this.patients[index];
@@ -479,6 +481,11 @@ export class FakeBackend {
     }
     if (PATIENT_WRITABLE.every((name) => after[name] === before[name])) {
       return { status: 200, body: before, headers: { ETag: `"${before.version}"` } };
+    }
+    const lookalike = DUPLICATE_FIELDS.some((name) => after[name] !== before[name]);
+    if (lookalike && !body.allow_duplicate) {
+      const refused = this.duplicateOf(after as unknown as Record<string, unknown>, before.id, "save anyway");
+      if (refused) return refused;
     }
     const updated = this.withNames({ ...after, version: before.version + 1, updated_at: new Date().toISOString() });
     this.patients[index] = updated;
