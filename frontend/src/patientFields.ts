@@ -16,6 +16,7 @@ export const SEX_LABELS: Record<AdministrativeGender, string> = {
 export const STATUS_LABELS: Record<PatientStatus, string> = {
   active: "Active",
   "entered-in-error": "Entered in error",
+  merged: "Merged into another record",
 };
 
 export const SEXES = Object.keys(SEX_LABELS) as AdministrativeGender[];
@@ -112,6 +113,7 @@ export const FIELD_LABELS: Record<string, string> = {
   gender_identity: "Gender identity",
   status: "Status",
   user_id: "Portal account",
+  merged_into_id: "Merged into (record ID)",
   reason: "Reason for change",
 };
 

@@ -39,6 +39,7 @@ import type {
   PaginatedUserRowList,
   PatientDetail,
   PatientHistory,
+  PatientMergeRequest,
   PatientSearchResult,
   PatientUpdateRequest,
   PatientWriteRequest,
@@ -113,6 +114,13 @@ export const patients = {
   /** Every version, oldest first, each with its field-level diff. */
   history: (id: number, signal?: AbortSignal) =>
     api.get<PatientHistory>(`/api/v1/ehr/patients/${id}/history/`, { signal }),
+  /**
+   * Admins and schedulers: merge record `id` (the duplicate) into `body.into`; answers the surviving record + ETag.
+   * 409 `patient_already_merged` / `merge_patient_not_active` / `merge_portal_account_conflict`; 412 `version_conflict`
+   * with `record` ("source" or "target") when either changed since it was read.
+   */
+  merge: (id: number, body: PatientMergeRequest): Promise<Versioned<PatientDetail>> =>
+    api.versioned.post<PatientDetail>(`/api/v1/ehr/patients/${id}/merge/`, body),
 };
 
 function isCandidate(value: unknown): value is DuplicateCandidate {
@@ -191,6 +199,9 @@ export const encounters = {
   start: (patientId: number, body: EncounterCreateRequest) =>
     api.post<Encounter>(`${EHR}/patients/${patientId}/encounters/`, body),
   close: (encounterId: number) => api.post<Encounter>(`${EHR}/encounters/${encounterId}/close/`),
+  /** A planned (booked) encounter will not happen: If-Match and a reason; 409 `invalid_transition` once it started. */
+  cancel: (encounterId: number, etag: string, reason: string) =>
+    api.post<Encounter>(`${EHR}/encounters/${encounterId}/cancel/`, { reason }, { headers: { "If-Match": etag } }),
   notes: (encounterId: number, signal?: AbortSignal) =>
     api.get<NoteList>(`${EHR}/encounters/${encounterId}/notes/`, { signal }),
   /** A new draft note (201 + ETag). */

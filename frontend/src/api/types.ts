@@ -39,6 +39,8 @@ export type PatientHistory = Schemas["PatientHistory"];
 export type PatientHistoryEntry = Schemas["PatientHistoryEntry"];
 export type FieldChange = Schemas["FieldChange"];
 export type DuplicateCandidate = Schemas["DuplicateCandidate"];
+/** Merge a duplicate into the surviving record (`POST /api/v1/ehr/patients/{id}/merge/`). */
+export type PatientMergeRequest = Schemas["PatientMergeRequest"];
 export type DuplicateSuspectedError = Schemas["DuplicateSuspectedError"];
 export type VersionConflictError = Schemas["VersionConflictError"];
 export type AdministrativeGender = PatientDetail["sex"];
@@ -63,7 +65,7 @@ export type ObservationCreateRequest = Schemas["ObservationCreateRequest"];
 export type Encounter = Schemas["Encounter"];
 export type EncounterCreateRequest = Schemas["EncounterCreateRequest"];
 export type EncounterList = Schemas["EncounterList"];
-export type Modality = Schemas["ModalityEnum"];
+export type Modality = Encounter["modality"];
 export type Note = Schemas["Note"];
 export type NoteList = Schemas["NoteList"];
 export type NoteSections = Schemas["NoteSections"];

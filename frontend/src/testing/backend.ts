@@ -107,6 +107,7 @@ export function makePatient(overrides: Partial<PatientDetail> = {}): PatientDeta
     insurance_member_id: "•••• 0042",
     user_id: null,
     status: "active",
+    merged_into: null,
     version: 1,
     created_at: "2026-01-05T09:00:00Z",
     updated_at: "2026-01-05T09:00:00Z",
@@ -518,6 +519,11 @@ export class FakeBackend {
     if (route === "POST /api/v1/ehr/patients/") {
       return isStaff ? this.patientRegister((request.body ?? {}) as Record<string, unknown>) : denied;
     }
+    const merge = /^POST \/api\/v1\/ehr\/patients\/(\d+)\/merge\/$/.exec(route);
+    if (merge) {
+      const mayMerge = this.me?.roles.some((role) => role === "admin" || role === "scheduler") ?? false;
+      return mayMerge ? this.patientMerge(Number(merge[1]), (request.body ?? {}) as Record<string, unknown>) : denied;
+    }
     const detail = /^(GET|PATCH) \/api\/v1\/ehr\/patients\/(\d+)\/(history\/)?$/.exec(route);
     if (!detail) return null;
     if (!isStaff) return denied;
@@ -530,6 +536,38 @@ export class FakeBackend {
     if (!patient) return { status: 404, body: { code: "not_found", detail: "No such patient." } };
     if (detail[3]) return { status: 200, body: { results: this.patientHistory.get(id) ?? [] } };
     return { status: 200, body: patient, headers: { ETag: `"${patient.version}"` } };
+  }
+
+  /** The merge as the API answers it: refusals in its codes; on success both records get a version. */
+  private patientMerge(sourceId: number, body: Record<string, unknown>): FakeReply {
+    const source = this.patients.find((p) => p.id === sourceId);
+    const target = this.patients.find((p) => p.id === body.into);
+    const reason = String(body.reason ?? "").trim();
+    if (!reason) return FakeBackend.invalid({ reason: ["This field may not be blank."] });
+    if (!source || !target) return { status: 404, body: { code: "not_found", detail: "No such patient." } };
+    if (source.id === target.id) return { status: 400, body: { code: "merge_same_patient", detail: "Choose another record." } };
+    if (source.status === "merged") {
+      return { status: 409, body: { code: "patient_already_merged", detail: "Already merged.", merged_into: source.merged_into } };
+    }
+    for (const [record, patient] of [["source", source], ["target", target]] as const) {
+      if (patient.status !== "active") {
+        return { status: 409, body: { code: "merge_patient_not_active", detail: `The ${record} record is ${patient.status}.`, record } };
+      }
+      const expected = record === "source" ? body.source_version : body.target_version;
+      if (expected !== patient.version) {
+        return {
+          status: 412,
+          body: { code: "version_conflict", detail: "Changed.", current_version: patient.version, record },
+        };
+      }
+    }
+    if (source.user_id !== null && target.user_id !== null) {
+      return { status: 409, body: { code: "merge_portal_account_conflict", detail: "Both have a portal login." } };
+    }
+    const by = this.me?.display_name ?? "Someone";
+    this.changePatient(source.id, { status: "merged", merged_into: target.id, user_id: null }, by, `merged into ${target.mrn}: ${reason}`);
+    const survivor = this.changePatient(target.id, { user_id: target.user_id ?? source.user_id }, by, `merged from ${source.mrn}: ${reason}`);
+    return { status: 200, body: survivor, headers: { ETag: `"${survivor.version}"` } };
   }
 
   private handle(request: FakeRequest): FakeReply {

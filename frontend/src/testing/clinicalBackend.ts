@@ -195,6 +195,8 @@ export class FakeClinical {
       reason: "",
       duration_seconds: null,
       version: 1,
+      planned_start: null,
+      planned_end: null,
       ...overrides,
     };
     this.encounters.push(row);
@@ -467,6 +469,28 @@ export class FakeClinical {
       const after: Encounter = { ...before, status: "finished", period_end: this.now(), duration_seconds: 600, version: before.version + 1 };
       this.encounters[index] = after;
       this.record("encounters", after as unknown as AnyRecord, before as unknown as AnyRecord, "encounter closed");
+      return etagged(200, after);
+    }
+
+    if ((m = /^POST \/api\/v1\/ehr\/encounters\/(\d+)\/cancel\/$/.exec(route))) {
+      const index = this.encounters.findIndex((e) => e.id === Number(m?.[1]));
+      const before = this.encounters[index];
+      if (!before) return notFound;
+      const ifMatch = request.headers["If-Match"];
+      if (!ifMatch) return { status: 428, body: { code: "precondition_required", detail: "Send If-Match." } };
+      if (ifMatch !== `"${before.version}"`) {
+        return { status: 412, body: { code: "version_conflict", detail: "Changed.", current_version: before.version } };
+      }
+      const reason = String((request.body as Record<string, unknown> | undefined)?.reason ?? "").trim();
+      if (!reason) {
+        return { status: 400, body: { code: "invalid", detail: "Invalid.", fields: { reason: ["This field may not be blank."] } } };
+      }
+      if (before.status !== "planned") {
+        return { status: 409, body: { code: "invalid_transition", detail: `A Encounter that is ${before.status} cannot become cancelled.` } };
+      }
+      const after: Encounter = { ...before, status: "cancelled", version: before.version + 1 };
+      this.encounters[index] = after;
+      this.record("encounters", after as unknown as AnyRecord, before as unknown as AnyRecord, reason);
       return etagged(200, after);
     }
 
