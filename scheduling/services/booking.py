@@ -263,6 +263,13 @@ def plan_booking(
             raise MissingResource(requirement.kind, requirement.category)
         plan.others.append(candidates[0])
         plan.auto_picked[candidates[0].pk] = candidates[1:]
+    if not override:
+        # Early and advisory: time already taken by a committed booking or a live hold is refused before anything
+        # is written (the common loser, cheaply). Racers that all get past this are decided by the constraint.
+        taken = _busy_schedule_ids([s.pk for s in plan.schedules], plan.busy_start, plan.busy_end)
+        if taken:
+            conflict = min((s for s in plan.schedules if s.pk in taken), key=lambda s: s.pk)
+            raise SlotUnavailable(conflict.pk, conflict.name)
     return plan
 
 
