@@ -72,6 +72,8 @@ describe("navigation table", () => {
       "/admin-console",
       "/patients",
       "/schedule/board",
+      "/schedule/calendar",
+      "/schedule/availability",
       "/admin-console/users",
       "/admin-console/audit",
       "/admin-console/status",
@@ -91,6 +93,8 @@ describe("navigation table", () => {
       "Billing",
       "Patients",
       "Live board",
+      "Calendar",
+      "Availability",
     ]);
   });
 

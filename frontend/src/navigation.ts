@@ -54,6 +54,8 @@ export const PAGES = {
   // The page sets the document title to the patient's name once the record is loaded.
   patientDetail: { path: "/patients/:id(\\d+)", title: "Patient", roles: STAFF_ROLES, inNav: false },
   scheduleBoard: { path: "/schedule/board", title: "Live board", roles: ["scheduler", "admin", "nurse"], inNav: true },
+  schedulerCalendar: { path: "/schedule/calendar", title: "Calendar", roles: ["scheduler", "admin"], inNav: true },
+  schedulerAvailability: { path: "/schedule/availability", title: "Availability", roles: ["scheduler", "admin"], inNav: true },
   adminUsers: { path: "/admin-console/users", title: "Users", roles: ["admin"], inNav: true },
   adminAudit: { path: "/admin-console/audit", title: "Audit log", roles: ["admin"], inNav: true },
   adminStatus: { path: "/admin-console/status", title: "System status", roles: ["admin"], inNav: true },

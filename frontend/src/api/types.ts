@@ -104,3 +104,10 @@ export type WaitlistJoinRequest = Schemas["WaitlistJoinRequest"];
 export type WaitlistEntry = Schemas["WaitlistEntry"];
 export type WaitlistOffer = Schemas["WaitlistOffer"];
 export type MyWaitlist = Schemas["MyWaitlist"];
+
+// Scheduling for staff (the calendar): weekly hours and dated exceptions of a resource, direct booking.
+export type Availability = Schemas["Availability"];
+export type AvailabilityRuleRequest = Schemas["AvailabilityRuleRequest"];
+export type AvailabilityException = Schemas["AvailabilityException"];
+export type AvailabilityExceptionRequest = Schemas["AvailabilityExceptionRequest"];
+export type BookingRequest = Schemas["BookingRequest"];
