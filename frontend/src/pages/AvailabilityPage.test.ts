@@ -10,6 +10,9 @@ import { heading, link, navigation, select, text } from "../testing/dom";
 let mounted: MountedApp | null = null;
 let backend: FakeBackend;
 
+/** The first visit loads the page's chunk (and luxon), which takes a while on a busy machine. */
+const LOAD_TIMEOUT_MS = 10_000;
+
 const SCHEDULES: Schedule[] = [
   { id: 5, kind: "practitioner", name: "Dr Meredith Grey", category: "", practitioner_id: 7, location_id: 3, location_name: "Riverside Clinic", time_zone: "America/New_York" },
   { id: 6, kind: "room", name: "Exam room 1", category: "exam", practitioner_id: null, location_id: 3, location_name: "Riverside Clinic", time_zone: "America/New_York" },
@@ -61,17 +64,17 @@ describe("the availability page", () => {
     const nav = navigation("Main");
     expect(text(link("Calendar", nav))).toBe("Calendar");
     link("Availability", nav).click();
-    await waitFor(() => heading() === "Availability" && fromRow1() === "09:00", "the first resource's hours");
+    await waitFor(() => heading() === "Availability" && fromRow1() === "09:00", "the first resource's hours", LOAD_TIMEOUT_MS);
     expect(document.title).toBe("Availability · Consulta");
     expect(select("Clinic").selectedOptions[0]?.textContent?.trim()).toBe("Riverside Clinic");
     expect(select("Resource").selectedOptions[0]?.textContent?.trim()).toBe("Dr Meredith Grey");
     expect(mounted.router.currentRoute.value.query).toEqual({ schedule: "5" });
     expect(text(document.querySelector('[data-testid="block-item"]'))).toContain("Team meeting");
-  });
+  }, 2 * LOAD_TIMEOUT_MS);
 
   it("opens the resource named in the URL and follows the choice of another", async () => {
     mounted = await mountApp("/schedule/availability?schedule=6", backend);
-    await waitFor(() => fromRow1() === "08:00", "the room's hours");
+    await waitFor(() => fromRow1() === "08:00", "the room's hours", LOAD_TIMEOUT_MS);
     expect(text(document.querySelector("h2"))).toBe("Weekly hours of Exam room 1");
 
     const clinic = select("Clinic");
@@ -81,7 +84,7 @@ describe("the availability page", () => {
     await settle();
     expect(mounted.router.currentRoute.value.query).toEqual({ schedule: "8" });
     expect(text(document.querySelector(".empty"))).toContain("No weekly hours");
-  });
+  }, 2 * LOAD_TIMEOUT_MS);
 
   it("is not open to clinicians", async () => {
     backend.me = makeMe({ roles: ["practitioner"], primary_role: "practitioner" });
