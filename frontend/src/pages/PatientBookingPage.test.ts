@@ -89,7 +89,9 @@ describe("PatientBookingPage", () => {
   it("books: choose a type, see free times by local day in the patient's zone, hold with a countdown, confirm", async () => {
     const first = startIn(2, 3);
     const second = startIn(2, 5);
-    booking.slots = [slot(first), slot(second), slot(second, 6, "Dr Cristina Yang"), slot(startIn(3, 1), 6, "Dr Cristina Yang")];
+    // A day later than `first` on any clock (26 hours on), so it never shares the first day's list.
+    const laterDay = new Date(Date.parse(first) + 26 * 3600_000).toISOString();
+    booking.slots = [slot(first), slot(second), slot(second, 6, "Dr Cristina Yang"), slot(laterDay, 6, "Dr Cristina Yang")];
     await openBooking();
 
     await chooseType();
