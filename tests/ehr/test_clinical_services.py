@@ -518,10 +518,13 @@ def test_non_clinicians_are_denied_clinical_reads_and_writes_and_it_is_audited(
         selectors.chart_summary_get(actor=user, patient_id=chart.pk)
     with pytest.raises(AccessDenied):
         condition_add(actor=user, patient_id=chart.pk, code="I10")
-    with pytest.raises(AccessDenied):
+    # Addressed by the encounter's own id: an outsider cannot tell it exists (docs/access.md), still audited.
+    with pytest.raises(ClinicalRecordNotFound):
         clinical_note_add(actor=user, encounter_id=encounter.id)
     assert AuditEvent.objects.filter(actor=user, outcome="denied").count() == 3
+    assert AuditEvent.objects.filter(actor=user, outcome="denied", patient_id=chart.pk).count() == 3
     assert not Condition.objects.exists()
+    assert not ClinicalNote.objects.exists()
 
 
 def test_patient_reads_own_chart_but_not_others_and_cannot_write(doctor, patient) -> None:
@@ -538,13 +541,18 @@ def test_patient_reads_own_chart_but_not_others_and_cannot_write(doctor, patient
 
 def test_missing_record_ids_are_not_probeable(encounter, doctor, patient) -> None:
     note = clinical_note_add(actor=doctor, encounter_id=encounter.id)
-    with pytest.raises(AccessDenied):
+    missing = note.id + 1000
+    with pytest.raises(ClinicalRecordNotFound) as exists:
         selectors.clinical_note_get(actor=patient, note_id=note.id)  # exists, not theirs
-    with pytest.raises(AccessDenied):
-        selectors.clinical_note_get(actor=patient, note_id=note.id + 1000)  # does not exist: the same answer
-    # A clinician gets 404 or 403 for a missing id, as the access policy decides for "no patient"; never a 500.
-    with pytest.raises((ClinicalRecordNotFound, AccessDenied)):
-        selectors.clinical_note_get(actor=doctor, note_id=note.id + 1000)
+    with pytest.raises(ClinicalRecordNotFound) as absent:
+        selectors.clinical_note_get(actor=patient, note_id=missing)  # does not exist: the same answer
+    assert (type(exists.value), exists.value.kind) == (type(absent.value), absent.value.kind)
+    # Both probes are audited as denied (the existing note naming its patient, the missing id naming none).
+    denied = AuditEvent.objects.filter(actor=patient, outcome="denied").order_by("id")
+    assert [row.patient_id for row in denied] == [encounter.patient_id, None]
+    # A clinician gets the same 404 for a missing id; never a 500.
+    with pytest.raises(ClinicalRecordNotFound):
+        selectors.clinical_note_get(actor=doctor, note_id=missing)
 
 
 def test_same_clinic_relationship_grants_colleagues_access(chart, encounter, organization, location) -> None:
