@@ -17,6 +17,8 @@ if [ "$(cat .data/started 2>/dev/null || true)" != "$before" ]; then
 fi
 export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-$DATABASE_URL}"
 export BENCH_REDIS_URL="${BENCH_REDIS_URL:-${REDIS_URL%/*}/14}"
+# scheduling_booking.py seeds and books into a database of its own on the same server (docs/benchmarks.md).
+export BENCH_SCHED_DATABASE_URL="${BENCH_SCHED_DATABASE_URL:-${BENCH_DATABASE_URL%/*}/consulta_sched_bench}"
 unset DATABASE_URL REDIS_URL
 
 status=0
