@@ -49,6 +49,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+            # pytest-django runs tests that use a fixture named `db` first; a browser test doing so would commit the
+            # demo data before the database tests that expect empty tables. Name helpers otherwise (e.g. `run_db`).
+            if {"db", "transactional_db"} & set(getattr(item, "fixturenames", ())):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: browser tests must not use a fixture named db/transactional_db "
+                    "(use off_loop with django_db_blocker, e.g. a `run_db` fixture)"
+                )
 
 
 @pytest.fixture(scope="session")

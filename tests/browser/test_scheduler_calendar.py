@@ -39,7 +39,7 @@ class RunDb(Protocol):
 
 
 @pytest.fixture
-def db(server: Daphne, django_db_blocker: DjangoDbBlocker) -> RunDb:
+def run_db(server: Daphne, django_db_blocker: DjangoDbBlocker) -> RunDb:
     """Run ORM work for a test (committed, so the server sees it) off Playwright's event loop."""
 
     def run(fn: Callable[[], T]) -> T:
@@ -141,12 +141,12 @@ def _select(page: Page, hour: int, minute: int, until_hour: int, until_minute: i
 
 
 def test_scheduler_drags_an_appointment_to_a_new_time_and_the_booking_moves(
-    page: Page, server: Daphne, db: RunDb
+    page: Page, server: Daphne, run_db: RunDb
 ) -> None:
     page.set_viewport_size({"width": 1280, "height": 1000})
     day = _day(23)
-    schedule_id = db(_doctor2_schedule_id)
-    booked = db(lambda: _book("patient045", _at(day, 10)))
+    schedule_id = run_db(_doctor2_schedule_id)
+    booked = run_db(lambda: _book("patient045", _at(day, 10)))
 
     _open_calendar(page, server, schedule_id, day)
     event = page.locator(".fc-timegrid-event", has_text=booked.patient_name)
@@ -179,7 +179,7 @@ def test_scheduler_drags_an_appointment_to_a_new_time_and_the_booking_moves(
         reason = AppointmentEvent.objects.filter(appointment=appointment, type="rescheduled").get().data["reason"]
         return appointment.start, appointment.version, lowers, reason
 
-    start, version, slot_starts, reason = db(moved)
+    start, version, slot_starts, reason = run_db(moved)
     assert start == _at(day, 12)
     assert version == booked.version + 1
     assert slot_starts == [_at(day, 12)]
@@ -188,12 +188,12 @@ def test_scheduler_drags_an_appointment_to_a_new_time_and_the_booking_moves(
     expect(event).to_contain_text(re.compile(r"12:00"))
 
 
-def test_scheduler_books_a_patient_by_selecting_a_time(page: Page, server: Daphne, db: RunDb) -> None:
+def test_scheduler_books_a_patient_by_selecting_a_time(page: Page, server: Daphne, run_db: RunDb) -> None:
     page.set_viewport_size({"width": 1280, "height": 1000})
     day = _day(24)
-    schedule_id = db(_doctor2_schedule_id)
+    schedule_id = run_db(_doctor2_schedule_id)
 
-    patient_id, name, mrn = db(lambda: _patient("patient046"))
+    patient_id, name, mrn = run_db(lambda: _patient("patient046"))
 
     _open_calendar(page, server, schedule_id, day)
     _select(page, 11, 0, 11, 30)
@@ -223,18 +223,18 @@ def test_scheduler_books_a_patient_by_selecting_a_time(page: Page, server: Daphn
             for a in Appointment.objects.filter(patient_id=patient_id, start__date=day).select_related("practitioner")
         ]
 
-    assert db(booked) == [(_at(day, 11), "doctor2", "booked", "Booked from the calendar")]
+    assert run_db(booked) == [(_at(day, 11), "doctor2", "booked", "Booked from the calendar")]
 
 
 def test_booking_a_taken_time_says_which_resource_is_busy_and_keeps_the_form(
-    page: Page, server: Daphne, db: RunDb
+    page: Page, server: Daphne, run_db: RunDb
 ) -> None:
     page.set_viewport_size({"width": 1280, "height": 1000})
     day = _day(24)
-    schedule_id = db(_doctor2_schedule_id)
-    taken = db(lambda: _book("patient047", _at(day, 14)))
+    schedule_id = run_db(_doctor2_schedule_id)
+    taken = run_db(lambda: _book("patient047", _at(day, 14)))
 
-    _, name, mrn = db(lambda: _patient("patient048"))
+    _, name, mrn = run_db(lambda: _patient("patient048"))
 
     _open_calendar(page, server, schedule_id, day)
     expect(page.locator(".fc-timegrid-event", has_text=taken.patient_name)).to_be_visible()
@@ -253,10 +253,10 @@ def test_booking_a_taken_time_says_which_resource_is_busy_and_keeps_the_form(
     expect(dialog).to_be_hidden()
 
 
-def test_scheduler_blocks_time_sees_it_and_removes_it(page: Page, server: Daphne, db: RunDb) -> None:
+def test_scheduler_blocks_time_sees_it_and_removes_it(page: Page, server: Daphne, run_db: RunDb) -> None:
     page.set_viewport_size({"width": 1280, "height": 1000})
     day = _day(25)
-    schedule_id = db(_doctor2_schedule_id)
+    schedule_id = run_db(_doctor2_schedule_id)
 
     _open_calendar(page, server, schedule_id, day)
     page.get_by_label("Blocks the time").check()
@@ -281,24 +281,24 @@ def test_scheduler_blocks_time_sees_it_and_removes_it(page: Page, server: Daphne
             for e in AvailabilityException.objects.filter(schedule_id=schedule_id, start__date=day)
         ]
 
-    assert db(blocks) == [(_at(day, 12), _at(day, 13), "unavailable", "Team meeting")]
+    assert run_db(blocks) == [(_at(day, 12), _at(day, 13), "unavailable", "Team meeting")]
 
     item.get_by_role("button", name=re.compile(r"^Remove the block")).click()
     expect(page.get_by_test_id("calendar-message")).to_have_text("The block was removed.")
     expect(page.locator(".fc-bg-event.calendar-block")).to_have_count(0)
-    assert db(blocks) == []
+    assert run_db(blocks) == []
 
 
 def test_a_booking_made_elsewhere_appears_live_and_can_be_cancelled_from_its_panel(
-    page: Page, server: Daphne, db: RunDb
+    page: Page, server: Daphne, run_db: RunDb
 ) -> None:
     page.set_viewport_size({"width": 1280, "height": 1000})
     day = _day(26)
-    schedule_id = db(_doctor2_schedule_id)
+    schedule_id = run_db(_doctor2_schedule_id)
 
     _open_calendar(page, server, schedule_id, day)
     expect(page.locator(".fc-timegrid-event")).to_have_count(0)
-    booked = db(lambda: _book("patient049", _at(day, 9, 30)))
+    booked = run_db(lambda: _book("patient049", _at(day, 9, 30)))
 
     event = page.locator(".fc-timegrid-event", has_text=booked.patient_name)
     expect(event).to_contain_text("Booked", timeout=15_000)
@@ -319,10 +319,10 @@ def test_a_booking_made_elsewhere_appears_live_and_can_be_cancelled_from_its_pan
         a = Appointment.objects.get(pk=booked.id)
         return a.status, a.cancel_reason
 
-    assert db(status) == ("cancelled", "Patient phoned to cancel")
+    assert run_db(status) == ("cancelled", "Patient phoned to cancel")
 
 
-def test_scheduler_edits_weekly_hours_with_errors_shown_per_row(page: Page, server: Daphne, db: RunDb) -> None:
+def test_scheduler_edits_weekly_hours_with_errors_shown_per_row(page: Page, server: Daphne, run_db: RunDb) -> None:
     def make_room() -> tuple[int, str]:
         from ehr.models import Location
         from tests.factories.scheduling import ScheduleFactory
@@ -335,7 +335,7 @@ def test_scheduler_edits_weekly_hours_with_errors_shown_per_row(page: Page, serv
         )
         return room.pk, room.name
 
-    room_id, room_name = db(make_room)
+    room_id, room_name = run_db(make_room)
 
     sign_in(page, server.url, "scheduler")
     expect(page.get_by_role("heading", level=1)).to_have_text("Scheduling")
@@ -362,7 +362,7 @@ def test_scheduler_edits_weekly_hours_with_errors_shown_per_row(page: Page, serv
             for r in AvailabilityRule.objects.filter(schedule_id=room_id).order_by("weekday", "start_time")
         ]
 
-    assert db(rules) == [(day, "09:00", "17:00") for day in range(5)]
+    assert run_db(rules) == [(day, "09:00", "17:00") for day in range(5)]
 
     # Tuesdays end at 13:00, and Saturday mornings are added.
     page.get_by_label("To, row 2").fill("13:00")
@@ -374,7 +374,7 @@ def test_scheduler_edits_weekly_hours_with_errors_shown_per_row(page: Page, serv
     expect(page.get_by_test_id("availability-saved")).to_have_text(f"Weekly hours of {room_name} saved.")
     expect(page.get_by_test_id("rule-error-2")).to_have_count(0)
 
-    assert db(rules) == [
+    assert run_db(rules) == [
         (0, "09:00", "17:00"),
         (1, "09:00", "13:00"),
         (2, "09:00", "17:00"),
