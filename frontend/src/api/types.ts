@@ -111,3 +111,7 @@ export type AvailabilityRuleRequest = Schemas["AvailabilityRuleRequest"];
 export type AvailabilityException = Schemas["AvailabilityException"];
 export type AvailabilityExceptionRequest = Schemas["AvailabilityExceptionRequest"];
 export type BookingRequest = Schemas["BookingRequest"];
+/** A recurring series (`series/`): the rule, its zone and every occurrence with its own status. */
+export type Series = Schemas["Series"];
+export type SeriesBookRequest = Schemas["SeriesBookRequest"];
+export type SeriesCancelRequest = Schemas["SeriesCancelRequest"];

@@ -11,6 +11,9 @@ import type {
   AvailabilityExceptionRequest,
   AvailabilityRuleRequest,
   BookingRequest,
+  Series,
+  SeriesBookRequest,
+  SeriesCancelRequest,
 } from "../api/types";
 
 const SCHEDULING = "/api/v1/scheduling";
@@ -28,6 +31,17 @@ export const calendarApi = {
   addException: (scheduleId: number, body: AvailabilityExceptionRequest) =>
     api.post<AvailabilityException>(`${SCHEDULING}/schedules/${scheduleId}/exceptions/`, body),
   removeException: (exceptionId: number) => request<void>("DELETE", `${SCHEDULING}/exceptions/${exceptionId}/`),
+  /**
+   * Book a recurring series, all visits or none: 201 with the series; a refused visit answers with its own code
+   * (409 `slot_unavailable`, 422 `outside_availability` …) and `occurrence` naming it; 400 `invalid` on `rrule`,
+   * `first_start` or `time_zone`.
+   */
+  bookSeries: (body: SeriesBookRequest) => api.post<Series>(`${SCHEDULING}/series/`, body),
+  /** A series with every visit and its status. */
+  series: (seriesId: number, signal?: AbortSignal) => api.get<Series>(`${SCHEDULING}/series/${seriesId}/`, { signal }),
+  /** Cancel the visits not yet started from `from_start` on (all or none; a refusal names the visit). */
+  cancelSeries: (seriesId: number, body: SeriesCancelRequest) =>
+    api.post<Series>(`${SCHEDULING}/series/${seriesId}/cancel/`, body),
 };
 
 /** The resource a 409 `slot_unavailable` or 422 `outside_availability` names, if any. */
