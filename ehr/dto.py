@@ -74,7 +74,8 @@ class RecordHistoryEntry:
 @dataclass(frozen=True)
 class EncounterRef:
     """An encounter. ``planned_start``/``planned_end``: the booked period of a visit planned by scheduling (None for
-    encounters opened on the spot); ``period_start``/``period_end``: what actually happened."""
+    encounters opened on the spot); ``period_start``/``period_end``: what actually happened. ``appointment_id``: the
+    scheduling appointment the visit was booked as (FHIR Encounter.appointment), else None."""
 
     id: int
     patient_id: int
@@ -91,6 +92,7 @@ class EncounterRef:
     version: int
     planned_start: datetime.datetime | None
     planned_end: datetime.datetime | None
+    appointment_id: int | None
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,30 @@ class InvalidTransition(EhrError):
         self.target = target
 
 
+class EncounterHasAppointment(EhrError):
+    """The planned encounter was booked in scheduling (``appointment_id``): the appointment owns the booking, so the
+    visit is cancelled by cancelling the appointment (which cancels the encounter too). Nothing was written."""
+
+    code = "cancel_the_appointment"
+
+    def __init__(self, encounter_id: int, appointment_id: int) -> None:
+        super().__init__(f"encounter {encounter_id} belongs to appointment {appointment_id}")
+        self.appointment_id = appointment_id
+
+
+class PatientMerged(EhrError):
+    """The patient record was merged into another (``merged_into_id``) between the access check and the write:
+    PostgreSQL's compartment guard (migration 0014, constraint ``patient_not_merged``) refused the new row. Nothing
+    was written; the caller retries on the surviving record."""
+
+    code = "patient_merged"
+
+    def __init__(self, patient_id: int, merged_into_id: int | None) -> None:
+        super().__init__(f"patient {patient_id} was merged into {merged_into_id}")
+        self.patient_id = patient_id
+        self.merged_into_id = merged_into_id
+
+
 class NoteSigned(EhrError):
     """The note is signed: its content is immutable; add an addendum instead. Nothing was written."""
 

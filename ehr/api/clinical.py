@@ -3,7 +3,8 @@ versioned lists (conditions, allergies, medications, observations) with update, 
 
 Views parse, call one service or selector, and serialize. Access, validation, versioning and auditing happen in
 ``ehr.services.clinical`` and ``ehr.selectors``. Writes of existing records require ``If-Match`` (428 without it,
-412 when stale); a stale draft save's 412 carries the note as it is now so the editor can merge.
+412 when stale); a stale draft save's 412 carries the note as it is now so the editor can merge. A new record for a
+patient whose merge committed while the write was on its way is refused with 409 ``patient_merged``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ehr.api.clinical_serializers import (
     ConditionSerializer,
     ConditionUpdateSerializer,
     DraftConflictErrorSerializer,
+    EncounterCancelConflictSerializer,
     EncounterCancelSerializer,
     EncounterCreateSerializer,
     EncounterListSerializer,
@@ -43,6 +45,7 @@ from ehr.api.clinical_serializers import (
     ObservationCreateSerializer,
     ObservationSerializer,
     ObservationUpdateSerializer,
+    PatientMergedErrorSerializer,
     RecordHistoryEntrySerializer,
     RecordHistorySerializer,
     TransitionErrorSerializer,
@@ -53,10 +56,12 @@ from ehr.api.patients import ETAG, IF_MATCH, _actor, _expected_version, _reject_
 from ehr.errors import (
     ClinicalRecordNotFound,
     DraftConflict,
+    EncounterHasAppointment,
     InvalidClinicalData,
     InvalidTransition,
     NoteSigned,
     NotNoteAuthor,
+    PatientMerged,
 )
 from ehr.services.clinical import (
     clinical_note_add,
@@ -86,6 +91,8 @@ WRITE_ERRORS = {
     412: VersionConflictErrorSerializer,
     428: ApiErrorSerializer,
 }
+# Creating a record: a merge of the patient may commit while the write is on its way.
+CREATE_ERRORS = {**ERRORS, 409: PatientMergedErrorSerializer}
 INCLUDE_EIE = OpenApiParameter(
     "include_entered_in_error", type=bool, required=False, description="Also list records entered in error."
 )
@@ -119,6 +126,21 @@ def clinical_errors() -> Iterator[None]:
                 f"A {exc.kind} that is {exc.current} cannot become {exc.target}.",
                 status_code=409,
                 extra={"current_status": exc.current, "target_status": exc.target},
+            ) from None
+        except EncounterHasAppointment as exc:
+            raise ApiError(
+                "cancel_the_appointment",
+                "This visit was booked in scheduling; cancel the appointment instead.",
+                status_code=409,
+                extra={"appointment_id": exc.appointment_id},
+            ) from None
+        except PatientMerged as exc:
+            raise ApiError(
+                "patient_merged",
+                "This patient record was merged into another one while saving; nothing was saved. Open the surviving "
+                "record and enter it there.",
+                status_code=409,
+                extra={"merged_into_id": exc.merged_into_id},
             ) from None
         except ClinicalRecordNotFound as exc:
             raise ApiError("not_found", f"No such {exc.kind}.", status_code=404) from None
@@ -169,7 +191,7 @@ class EncounterListApi(APIView):
     @extend_schema(
         operation_id="encounters_open",
         request=EncounterCreateSerializer,
-        responses={201: EncounterSerializer, **ERRORS},
+        responses={201: EncounterSerializer, **CREATE_ERRORS},
         parameters=[ETAG],
     )
     def post(self, request: Request, patient_id: int) -> Response:
@@ -212,13 +234,18 @@ class EncounterEnteredInErrorApi(APIView):
 
 
 class EncounterCancelApi(APIView):
-    """Cancel a planned (booked) encounter: If-Match and a reason; 409 once it has started or ended."""
+    """Cancel a planned encounter: If-Match and a reason; 409 ``invalid_transition`` once it has started or ended.
+
+    A visit booked in scheduling (``appointment_id`` set) is refused with 409 ``cancel_the_appointment`` and nothing
+    is written: the appointment owns the booking, so the client cancels the appointment
+    (``POST /api/v1/scheduling/appointments/{appointment_id}/cancel/``), which cancels this encounter as well.
+    """
 
     @extend_schema(
         operation_id="encounters_cancel",
         request=EncounterCancelSerializer,
         parameters=[IF_MATCH, ETAG],
-        responses={200: EncounterSerializer, **WRITE_ERRORS},
+        responses={200: EncounterSerializer, **WRITE_ERRORS, 409: EncounterCancelConflictSerializer},
     )
     def post(self, request: Request, encounter_id: int) -> Response:
         expected = _expected_version(request)
@@ -229,6 +256,7 @@ class EncounterCancelApi(APIView):
                 encounter_id=encounter_id,
                 reason=body["reason"],
                 expected_version=expected,
+                unbooked_only=True,
                 request=request._request,
             )
         return _etag(Response(EncounterSerializer(encounter).data), encounter.version)
@@ -251,7 +279,7 @@ class NoteListApi(APIView):
     @extend_schema(
         operation_id="notes_create",
         request=NoteSectionsSerializer,
-        responses={201: NoteSerializer, **ERRORS},
+        responses={201: NoteSerializer, **CREATE_ERRORS},
         parameters=[ETAG],
     )
     def post(self, request: Request, encounter_id: int) -> Response:
@@ -436,7 +464,7 @@ def _record_apis(
             responses={200: results, **ERRORS},
         ),
         post=extend_schema(
-            operation_id=f"{prefix}_create", request=create, responses={201: output, **ERRORS}, parameters=[ETAG]
+            operation_id=f"{prefix}_create", request=create, responses={201: output, **CREATE_ERRORS}, parameters=[ETAG]
         ),
     )(type(f"{spec.name}ListApi", (_RecordListApi,), {**attrs, "create_serializer": create}))
     detail_api = extend_schema_view(

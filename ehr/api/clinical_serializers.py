@@ -59,6 +59,11 @@ class EncounterSerializer(serializers.Serializer[Any]):
     version = serializers.IntegerField()
     planned_start = serializers.DateTimeField(allow_null=True, help_text="Booked start of a planned visit")
     planned_end = serializers.DateTimeField(allow_null=True, help_text="Booked end of a planned visit")
+    appointment_id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The scheduling appointment this visit was booked as (FHIR Encounter.appointment); cancel the "
+        "visit by cancelling that appointment",
+    )
 
 
 class EncounterCancelSerializer(serializers.Serializer[object]):
@@ -130,6 +135,25 @@ class TransitionErrorSerializer(serializers.Serializer[object]):
     detail = serializers.CharField()
     current_status = serializers.CharField()
     target_status = serializers.CharField()
+
+
+class EncounterCancelConflictSerializer(serializers.Serializer[object]):
+    """409 of the chart's cancel: ``invalid_transition`` (with the statuses) once the visit started or ended;
+    ``cancel_the_appointment`` (with ``appointment_id``) for a visit booked in scheduling."""
+
+    code = serializers.CharField(help_text="invalid_transition or cancel_the_appointment")
+    detail = serializers.CharField()
+    current_status = serializers.CharField(required=False)
+    target_status = serializers.CharField(required=False)
+    appointment_id = serializers.IntegerField(required=False)
+
+
+class PatientMergedErrorSerializer(serializers.Serializer[object]):
+    """409 ``patient_merged``: the record was merged into ``merged_into_id`` while the write was on its way."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    merged_into_id = serializers.IntegerField(allow_null=True)
 
 
 # --- Conditions, allergies, medications, observations -----------------------------------------------------------

@@ -65,7 +65,10 @@ class Encounter(models.Model):
     """An interaction between a patient and a practitioner at a location (a clinic, physical or virtual).
 
     A booked visit is a ``planned`` encounter with its ``planned_start``/``planned_end`` (set by scheduling through
-    ``encounter_plan``); ``period_*`` is what actually happened.
+    ``encounter_plan``); ``period_*`` is what actually happened. ``appointment_id`` (FHIR ``Encounter.appointment``)
+    is the id of the scheduling appointment the visit was booked as: a plain id, not a foreign key (ehr depends on
+    no other app), set once when the encounter is planned and never changed; at most one encounter per appointment.
+    The appointment owns the booking: the chart cancels such a visit by cancelling the appointment.
 
     Invariants (CHECK): known status and modality; ``period_end >= period_start``; a finished encounter has its end
     and ``duration_seconds``; the planned period is both-or-neither with ``planned_end > planned_start``, and a
@@ -83,6 +86,9 @@ class Encounter(models.Model):
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     planned_start = models.DateTimeField(null=True, blank=True)
     planned_end = models.DateTimeField(null=True, blank=True)
+    appointment_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The scheduling appointment this visit was booked as (FHIR appointment)"
+    )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
@@ -118,6 +124,11 @@ class Encounter(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status=EncounterStatus.PLANNED) | models.Q(planned_start__isnull=False),
                 name="encounter_planned_has_period",
+            ),
+            models.UniqueConstraint(fields=["appointment_id"], name="encounter_one_per_appointment"),
+            models.CheckConstraint(
+                condition=models.Q(appointment_id__isnull=True) | models.Q(appointment_id__gte=1),
+                name="encounter_appointment_id_positive",
             ),
         ]
 

@@ -52,6 +52,7 @@ from ehr.services.clinical._common import (
     audit,
     authorise_patient,
     authorise_record,
+    refuse_merged_patient,
     require_reason,
     transition,
 )
@@ -294,8 +295,9 @@ def document_upload(
     (``create`` ``DocumentReference``; detail: content type, size, version — never the title or file name).
 
     Raises ``AccessDenied``/``BreakGlassRequired`` (audited), ``PatientNotFound``, ``InvalidClinicalData`` (missing or
-    bad fields, empty file, an encounter that is not this patient's or is cancelled), ``UnsupportedDocumentType``.
-    Whatever happens, the temp file is gone afterwards and a failed upload leaves no stored file.
+    bad fields, empty file, an encounter that is not this patient's or is cancelled), ``UnsupportedDocumentType``,
+    ``PatientMerged`` (a merge of the patient committed between the access check and the insert). Whatever happens,
+    the temp file is gone afterwards and a failed upload leaves no stored file.
     Callers: clinicians (``WRITE_CLINICAL``).
     """
     placed: Path | None = None
@@ -311,7 +313,7 @@ def document_upload(
             raise ValueError("upload already discarded")
         storage_key = secrets.token_hex(32)
         target = stored_path(storage_key)
-        with transaction.atomic():
+        with refuse_merged_patient(patient_id), transaction.atomic():
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.replace(incoming.path, target)
             placed, incoming.path = target, None

@@ -205,13 +205,18 @@ def plan_booking(
     practitioner_schedule = _practitioner_schedule(practitioner_id)
     _check_time(appointment_type, start, actor, practitioner_schedule.time_zone)
     end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
+    busy_start = start - dt.timedelta(minutes=appointment_type.buffer_before_minutes)
+    busy_end = end + dt.timedelta(minutes=appointment_type.buffer_after_minutes)
+    if not override and _busy_schedule_ids([practitioner_schedule.pk], busy_start, busy_end):
+        # The usual loser of a race for a doctor's time, refused with one query before any other work.
+        raise SlotUnavailable(practitioner_schedule.pk, practitioner_schedule.name)
     plan = _Plan(
         appointment_type=appointment_type,
         patient_id=patient_id,
         start=start,
         end=end,
-        busy_start=start - dt.timedelta(minutes=appointment_type.buffer_before_minutes),
-        busy_end=end + dt.timedelta(minutes=appointment_type.buffer_after_minutes),
+        busy_start=busy_start,
+        busy_end=busy_end,
         practitioner_schedule=practitioner_schedule,
     )
     explicit = list(Schedule.objects.filter(pk__in=set(resource_ids), active=True)) if resource_ids else []
@@ -542,6 +547,7 @@ def _after_booking(*, actor: User, appointment: Appointment, request: HttpReques
         modality=_encounter_modality(appointment.appointment_type),
         planned_start=appointment.start,
         planned_end=appointment.end,
+        appointment_id=appointment.pk,
         request=request,
     )
     appointment.encounter_id = encounter.id

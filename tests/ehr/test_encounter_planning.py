@@ -8,7 +8,7 @@ import datetime
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -19,6 +19,7 @@ from ehr.errors import (
     AccessDenied,
     BreakGlassRequired,
     ClinicalRecordNotFound,
+    EncounterHasAppointment,
     InvalidClinicalData,
     InvalidPatientData,
     InvalidTransition,
@@ -120,6 +121,9 @@ def test_plan_creates_a_planned_encounter_version_one_with_history_and_a_create_
         ({"location_id": "1"}, "location_id"),
         ({"practitioner_id": None}, "practitioner_id"),
         ({"reason": "x" * 1001}, "reason"),
+        ({"appointment_id": 0}, "appointment_id"),
+        ({"appointment_id": "7"}, "appointment_id"),
+        ({"appointment_id": True}, "appointment_id"),
     ],
 )
 def test_plan_refuses_bad_input_with_a_field_error_and_writes_nothing(
@@ -160,6 +164,46 @@ def test_plan_refuses_a_record_that_is_not_active(scheduler, admin_user, doctor,
     with pytest.raises(PatientNotFound):
         plan(scheduler, Patient(pk=987654), doctor, location, start)
     assert not Encounter.objects.exists()
+
+
+def test_plan_keeps_the_appointment_it_was_booked_as_in_the_row_the_ref_the_history_and_the_audit(
+    scheduler, doctor, location, record, start
+) -> None:
+    marker = last_audit_id()
+    ref = plan(scheduler, record, doctor, location, start, appointment_id=4711)
+    assert ref.appointment_id == 4711
+    assert Encounter.objects.get(pk=ref.id).appointment_id == 4711
+    assert EncounterVersion.objects.get(record_id=ref.id).data["appointment_id"] == 4711
+    assert AuditEvent.objects.get(id__gt=marker).detail["appointment_id"] == 4711
+    # Kept through the visit's life: a replan and a start change other fields, never the appointment.
+    replanned = encounter_replan(
+        actor=scheduler, encounter_id=ref.id, planned_start=start + SLOT, planned_end=start + 2 * SLOT
+    )
+    assert replanned.appointment_id == 4711
+    assert encounter_start(actor=doctor, encounter_id=ref.id).appointment_id == 4711
+    assert "appointment_id" not in EncounterVersion.objects.get(record_id=ref.id, version=3).changed_fields
+    # Encounters opened on the spot, or planned without an appointment, have none.
+    assert plan(scheduler, record, doctor, location, start + SOON).appointment_id is None
+
+
+def test_plan_refuses_a_second_encounter_for_one_appointment(scheduler, doctor, location, record, start) -> None:
+    plan(scheduler, record, doctor, location, start, appointment_id=4711)
+    before = (Encounter.objects.count(), last_audit_id())
+    with pytest.raises(InvalidClinicalData) as caught:
+        plan(scheduler, record, doctor, location, start + SOON, appointment_id=4711)
+    assert caught.value.fields == {"appointment_id": ["This appointment already has its encounter."]}
+    assert (Encounter.objects.count(), last_audit_id()) == before
+
+
+def test_postgresql_keeps_one_encounter_per_appointment_and_positive_ids(
+    scheduler, doctor, location, record, start
+) -> None:
+    first = plan(scheduler, record, doctor, location, start, appointment_id=4711)
+    other = plan(scheduler, record, doctor, location, start + SOON)
+    for value in (4711, 0, -3):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE ehr_encounter SET appointment_id = %s WHERE id = %s", [value, other.id])
+    assert Encounter.objects.get(pk=first.id).appointment_id == 4711
 
 
 # --- access: PatientAction.SCHEDULE ---------------------------------------------------------------------------------
@@ -294,6 +338,24 @@ def test_cancel_refuses_what_is_not_planned_a_missing_reason_and_a_stale_version
     assert Encounter.objects.get(pk=ref.id).version == 3  # plan, start, close
 
 
+def test_cancel_of_a_booked_visit_is_refused_when_the_caller_does_not_own_the_appointment(
+    scheduler, doctor, location, record, start
+) -> None:
+    ref = plan(scheduler, record, doctor, location, start, appointment_id=4711)
+    marker = last_audit_id()
+    with pytest.raises(EncounterHasAppointment) as caught:
+        encounter_cancel(actor=scheduler, encounter_id=ref.id, reason="rang", unbooked_only=True)
+    assert caught.value.appointment_id == 4711
+    assert (Encounter.objects.get(pk=ref.id).status, Encounter.objects.get(pk=ref.id).version) == ("planned", 1)
+    assert last_audit_id() == marker
+    # Scheduling, which cancels the appointment first, cancels the encounter with it.
+    cancelled = encounter_cancel(actor=scheduler, encounter_id=ref.id, reason="appointment cancelled")
+    assert (cancelled.status, cancelled.appointment_id) == ("cancelled", 4711)
+    # Once the visit is no longer planned the refusal is the state machine's, as for any encounter.
+    with pytest.raises(InvalidTransition):
+        encounter_cancel(actor=scheduler, encounter_id=ref.id, reason="again", unbooked_only=True)
+
+
 # --- encounter_start ------------------------------------------------------------------------------------------------
 
 
@@ -400,6 +462,13 @@ def test_the_chart_lists_planned_encounters_with_their_period(scheduler, doctor,
     assert (row["id"], row["status"]) == (ref.id, "planned")
     assert datetime.datetime.fromisoformat(row["planned_start"]) == start
     assert datetime.datetime.fromisoformat(row["planned_end"]) == start + SLOT
+    assert row["appointment_id"] is None
+
+
+def test_the_chart_shows_the_appointment_a_visit_was_booked_as(scheduler, doctor, location, record, start) -> None:
+    ref = plan(scheduler, record, doctor, location, start, appointment_id=4711)
+    response = _client("dr-test").get(f"/api/v1/ehr/patients/{record.pk}/encounters/")
+    assert [(row["id"], row["appointment_id"]) for row in response.json()["results"]] == [(ref.id, 4711)]
 
 
 def test_cancel_api_needs_if_match_and_a_reason_and_refuses_a_started_visit(
@@ -421,6 +490,31 @@ def test_cancel_api_needs_if_match_and_a_reason_and_refuses_a_started_visit(
     assert (ok.json()["status"], ok["ETag"]) == ("cancelled", '"2"')
     again = _post(client, path, {"reason": "rang"}, HTTP_IF_MATCH='"2"')
     assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
+
+
+def test_cancel_api_refuses_a_visit_booked_in_scheduling_and_writes_nothing(
+    scheduler, doctor, location, record, start
+) -> None:
+    ref = plan(scheduler, record, doctor, location, start, appointment_id=4711)
+    client = _client("dr-test")
+    path = f"/api/v1/ehr/encounters/{ref.id}/cancel/"
+    marker = last_audit_id()
+    refused = _post(client, path, {"reason": "patient rang"}, HTTP_IF_MATCH='"1"')
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "code": "cancel_the_appointment",
+        "detail": "This visit was booked in scheduling; cancel the appointment instead.",
+        "appointment_id": 4711,
+    }
+    row = Encounter.objects.get(pk=ref.id)
+    assert (row.status, row.version, EncounterVersion.objects.filter(record_id=ref.id).count()) == ("planned", 1, 1)
+    assert last_audit_id() == marker
+    # The usual order of refusals holds: a stale If-Match is a 412, an outsider is told nothing (404).
+    assert _post(client, path, {"reason": "rang"}, HTTP_IF_MATCH='"3"').status_code == 412
+    outsider = UserFactory(roles=["practitioner"], username="dr-outside")
+    stranger = _post(_client(outsider.username), path, {"reason": "rang"}, HTTP_IF_MATCH='"1"')
+    assert (stranger.status_code, stranger.json()["code"]) == (404, "not_found")
+    assert Encounter.objects.get(pk=ref.id).status == "planned"
 
 
 # --- PatientRef selectors -------------------------------------------------------------------------------------------

@@ -4,11 +4,12 @@ input cleaning. Private to ``ehr.services.clinical``."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from ehr.errors import (
     InvalidClinicalData,
     InvalidTransition,
     NotNoteAuthor,
+    PatientMerged,
     PatientNotFound,
 )
 from ehr.models import AuditAction, AuditOutcome, Encounter, EncounterStatus, Patient, PatientStatus, User
@@ -84,6 +86,30 @@ def authorise_patient(
         raise PatientNotFound(patient_id)
     if writing and status != PatientStatus.ACTIVE:
         raise InvalidClinicalData({"patient_id": [f"The patient record is {status}; nothing can be added."]})
+
+
+# The constraint name migration 0014's compartment guard raises (SQLSTATE 23514, check_violation) when a row is
+# attached to a merged patient.
+MERGED_PATIENT_GUARD = "patient_not_merged"
+
+
+@contextmanager
+def refuse_merged_patient(patient_id: int) -> Iterator[None]:
+    """Wrap a write that inserts into the patient's compartment (around its ``transaction.atomic()``, so the block
+    or savepoint has been rolled back when this runs): the merge guard's refusal becomes ``PatientMerged``.
+
+    ``authorise_patient`` refuses a merged record up front; this covers the race it cannot see — a merge that
+    commits between that check and the insert (the guard makes the insert wait for the merge, then refuses it).
+    Any other database error propagates unchanged.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) != MERGED_PATIENT_GUARD:
+            raise
+        merged_into = Patient.objects.filter(pk=patient_id).values_list("merged_into_id", flat=True).first()
+        raise PatientMerged(patient_id, merged_into) from None
 
 
 def authorise_record(

@@ -1,5 +1,9 @@
 """Encounters: open (in progress), close (finished, with end time and duration), mark entered in error; and the
-planning functions scheduling calls for booked visits: plan, replan, cancel, start (docs/ehr-public-api.md)."""
+planning functions scheduling calls for booked visits: plan, replan, cancel, start (docs/ehr-public-api.md).
+
+A visit booked in scheduling carries its appointment's id (``appointment_id``, FHIR Encounter.appointment). The
+appointment owns such a booking: scheduling cancels it (and the encounter with it); the chart's cancel passes
+``unbooked_only`` and is refused with ``EncounterHasAppointment``."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from django.utils import timezone
 
 from ehr.access import PatientAction
 from ehr.dto import EncounterRef, to_dto
-from ehr.errors import ClinicalRecordNotFound, InvalidTransition
+from ehr.errors import ClinicalRecordNotFound, EncounterHasAppointment, InvalidTransition
 from ehr.models import (
     AuditAction,
     Encounter,
@@ -28,6 +32,7 @@ from ehr.services.clinical._common import (
     audit,
     authorise_patient,
     authorise_record,
+    refuse_merged_patient,
     require_reason,
     transition,
 )
@@ -45,6 +50,7 @@ ENCOUNTER_FIELDS: tuple[str, ...] = (
     "reason",
     "planned_start",
     "planned_end",
+    "appointment_id",
 )
 # Longest booked visit accepted by encounter_plan/encounter_replan: anything longer is a data-entry error.
 PLANNED_MAX_DURATION = datetime.timedelta(hours=24)
@@ -90,7 +96,8 @@ def encounter_open(
     which must be a location the actor works at. Version 1 + history + a ``create`` audit row.
 
     Callers: clinicians (``WRITE_CLINICAL``); telehealth when a visit starts. Raises ``AccessDenied``,
-    ``PatientNotFound``, ``InvalidClinicalData``.
+    ``PatientNotFound``, ``InvalidClinicalData``, ``PatientMerged`` (a merge committed between the check and the
+    insert); each writes nothing.
     """
     authorise_patient(
         actor=actor, patient_id=patient_id, action=PatientAction.WRITE_CLINICAL, request=request, writing=True
@@ -107,7 +114,7 @@ def encounter_open(
             clean.fail("location_id", "You do not work at this location.")
     clean.done()
     assert location is not None
-    with transaction.atomic():
+    with refuse_merged_patient(patient_id), transaction.atomic():
         now = timezone.now()
         encounter = Encounter(
             patient_id=patient_id,
@@ -276,6 +283,16 @@ def _booked_practitioner(clean: Cleaner, practitioner_id: Any, location_id: Any)
     return practitioner, location
 
 
+def _appointment(clean: Cleaner, appointment_id: Any) -> None:
+    """None, or a positive id no other encounter carries yet (the unique constraint is the last word)."""
+    if appointment_id is None:
+        return
+    if isinstance(appointment_id, bool) or not isinstance(appointment_id, int) or appointment_id < 1:
+        clean.fail("appointment_id", "Must be an appointment id (a positive integer) or null.")
+    elif Encounter.objects.filter(appointment_id=appointment_id).exists():
+        clean.fail("appointment_id", "This appointment already has its encounter.")
+
+
 def encounter_plan(
     *,
     actor: User,
@@ -286,17 +303,22 @@ def encounter_plan(
     planned_start: datetime.datetime,
     planned_end: datetime.datetime,
     reason: str = "",
+    appointment_id: int | None = None,
     request: HttpRequest | None = None,
 ) -> EncounterRef:
     """Book a visit on the patient's record: a ``planned`` encounter with ``practitioner_id`` (an active user with
     the practitioner role who works at ``location_id``) for [``planned_start``, ``planned_end``) (aware instants,
     end after start, at most 24 hours). Version 1 + history + a ``create`` audit row.
 
+    ``appointment_id``: the id of the scheduling appointment this visit is booked as (FHIR Encounter.appointment),
+    kept for good; at most one encounter per appointment. Such a visit is cancelled through its appointment.
+
     Callers: scheduling when it books an appointment (``SCHEDULE``: schedulers, admins, the patient's clinicians,
     the patient themselves). Works inside the caller's ``transaction.atomic()`` (its own block is then a savepoint);
     the caller checks ``patient_access_check(..., action=SCHEDULE)`` beforehand, outside its transaction, so a
     denial's audit row survives. Raises ``AccessDenied``, ``PatientNotFound``, ``InvalidClinicalData`` (also for a
-    patient record that is not active); each writes nothing.
+    patient record that is not active, or an appointment that already has its encounter), ``PatientMerged`` (a merge
+    committed between the check and the insert); each writes nothing.
     """
     authorise_patient(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request, writing=True)
     clean = Cleaner()
@@ -304,10 +326,11 @@ def encounter_plan(
     reason = clean.text("reason", reason, max_length=1000)
     start, end = _planned_period(clean, planned_start, planned_end)
     practitioner, location = _booked_practitioner(clean, practitioner_id, location_id)
+    _appointment(clean, appointment_id)
     clean.done()
     assert practitioner is not None
     assert location is not None
-    with transaction.atomic():
+    with refuse_merged_patient(patient_id), transaction.atomic():
         now = timezone.now()
         encounter = Encounter(
             patient_id=patient_id,
@@ -318,6 +341,7 @@ def encounter_plan(
             planned_start=start,
             planned_end=end,
             reason=reason,
+            appointment_id=appointment_id,
             version=1,
             created_at=now,
             updated_at=now,
@@ -339,6 +363,7 @@ def encounter_plan(
                 "modality": modality,
                 "location_id": location.pk,
                 "practitioner_id": practitioner.pk,
+                "appointment_id": appointment_id,
             },
         )
     return encounter_dto(encounter)
@@ -408,14 +433,18 @@ def encounter_cancel(
     reason: str,
     request: HttpRequest | None = None,
     expected_version: int | None = None,
+    unbooked_only: bool = False,
 ) -> EncounterRef:
     """The booked visit will not happen: ``planned`` -> ``cancelled`` through the transition table, a new version
     with ``reason`` and an ``update`` audit row. Anything but a planned encounter raises ``InvalidTransition``
     (409): a visit that started is part of the record (close it, or mark it entered in error).
 
     ``expected_version`` (optional; the chart sends its If-Match) gives ``VersionConflict`` when stale.
-    Callers: scheduling when an appointment is cancelled, also inside its own transaction; the chart
-    (``SCHEDULE``). Raises ``AccessDenied``, ``ClinicalRecordNotFound``, ``InvalidClinicalData`` (no reason).
+    ``unbooked_only`` (the chart's HTTP cancel): a planned encounter booked in scheduling (``appointment_id`` set)
+    raises ``EncounterHasAppointment`` — the appointment owns the booking, and cancelling it cancels this encounter
+    too; checked after access (outsiders still get not-found) and under the row lock. Callers: scheduling when an
+    appointment is cancelled (without ``unbooked_only``), also inside its own transaction; the chart (``SCHEDULE``).
+    Raises ``AccessDenied``, ``ClinicalRecordNotFound``, ``InvalidClinicalData`` (no reason); each writes nothing.
     """
     patient_id = authorise_record(
         actor=actor, model=Encounter, kind=KIND, record_id=encounter_id, action=PatientAction.SCHEDULE, request=request
@@ -423,6 +452,8 @@ def encounter_cancel(
     reason = require_reason(reason)
     with transaction.atomic():
         encounter = _lock(encounter_id, expected_version)
+        if unbooked_only and encounter.appointment_id is not None and encounter.status == S.PLANNED:
+            raise EncounterHasAppointment(encounter.pk, encounter.appointment_id)
         before = snapshot(encounter, ENCOUNTER_FIELDS)
         encounter_transition(encounter, S.CANCELLED)
         changed = save_new_version(

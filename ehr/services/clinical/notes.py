@@ -25,7 +25,14 @@ from ehr.models import (
     User,
 )
 from ehr.models.clinical import NOTE_SECTIONS
-from ehr.services.clinical._common import Cleaner, audit, authorise_record, reject_unknown, transition
+from ehr.services.clinical._common import (
+    Cleaner,
+    audit,
+    authorise_record,
+    refuse_merged_patient,
+    reject_unknown,
+    transition,
+)
 from ehr.versioning import record_first_version, save_new_version, snapshot
 
 KIND = "ClinicalNote"
@@ -82,7 +89,8 @@ def clinical_note_add(
     request: HttpRequest | None = None,
 ) -> NoteRef:
     """Create a draft SOAP note for an encounter, authored by ``actor``; version 1 + history + ``create`` audit row.
-    The encounter must not be cancelled or entered in error. Callers: clinicians (``WRITE_CLINICAL``)."""
+    The encounter must not be cancelled or entered in error. Callers: clinicians (``WRITE_CLINICAL``). A merge of the
+    patient that commits between the access check and the insert raises ``PatientMerged``; nothing is written."""
     patient_id = authorise_record(
         actor=actor,
         model=Encounter,
@@ -92,7 +100,7 @@ def clinical_note_add(
         request=request,
     )
     cleaned = _clean_sections(sections)
-    with transaction.atomic():
+    with refuse_merged_patient(patient_id), transaction.atomic():
         status = Encounter.objects.filter(pk=encounter_id).values_list("status", flat=True).get()
         if status in (EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR):
             raise InvalidClinicalData({"encounter_id": [f"The encounter is {status}; notes cannot be added."]})

@@ -44,6 +44,7 @@ from ehr.services.clinical._common import (
     authorise_patient,
     authorise_record,
     check_encounter,
+    refuse_merged_patient,
     reject_unknown,
     require_reason,
     transition,
@@ -108,13 +109,15 @@ def _is_eie(kind: RecordKind[Any, Any], row: models.Model) -> bool:
 def record_add(
     kind: RecordKind[M, D], *, actor: User, patient_id: int, values: Mapping[str, Any], request: HttpRequest | None
 ) -> D:
+    """A new record (version 1 + history + a ``create`` audit row). A merge of the patient that commits between the
+    access check and the insert raises ``PatientMerged``; nothing is written."""
     authorise_patient(
         actor=actor, patient_id=patient_id, action=PatientAction.WRITE_CLINICAL, request=request, writing=True
     )
     reject_unknown(values, kind.creatable)
     cleaned = kind.clean(values, True)
     check_encounter(patient_id, cleaned.get("encounter_id"))
-    with transaction.atomic():
+    with refuse_merged_patient(patient_id), transaction.atomic():
         now = timezone.now()
         row = kind.model(patient_id=patient_id, version=1, created_at=now, updated_at=now, **cleaned)
         setattr(row, kind.actor_relation, actor)

@@ -298,7 +298,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Cancel a planned (booked) encounter: If-Match and a reason; 409 once it has started or ended. */
+        /**
+         * @description Cancel a planned encounter: If-Match and a reason; 409 ``invalid_transition`` once it has started or ended.
+         *
+         *     A visit booked in scheduling (``appointment_id`` set) is refused with 409 ``cancel_the_appointment`` and nothing
+         *     is written: the appointment owns the booking, so the client cancels the appointment
+         *     (``POST /api/v1/scheduling/appointments/{appointment_id}/cancel/``), which cancels this encounter as well.
+         */
         post: operations["encounters_cancel"];
         delete?: never;
         options?: never;
@@ -1813,6 +1819,20 @@ export interface components {
              * @description Booked end of a planned visit
              */
             planned_end: string | null;
+            /** @description The scheduling appointment this visit was booked as (FHIR Encounter.appointment); cancel the visit by cancelling that appointment */
+            appointment_id: number | null;
+        };
+        /**
+         * @description 409 of the chart's cancel: ``invalid_transition`` (with the statuses) once the visit started or ended;
+         *     ``cancel_the_appointment`` (with ``appointment_id``) for a visit booked in scheduling.
+         */
+        EncounterCancelConflict: {
+            /** @description invalid_transition or cancel_the_appointment */
+            code: string;
+            detail: string;
+            current_status?: string;
+            target_status?: string;
+            appointment_id?: number;
         };
         EncounterCancelRequest: {
             /** @description Why the booked visit will not happen */
@@ -1871,6 +1891,8 @@ export interface components {
              * @description Booked end of a planned visit
              */
             planned_end: string | null;
+            /** @description The scheduling appointment this visit was booked as (FHIR Encounter.appointment); cancel the visit by cancelling that appointment */
+            appointment_id: number | null;
             /** @description Signed notes, oldest first, with their addenda. */
             notes: components["schemas"]["Note"][];
         };
@@ -2338,6 +2360,12 @@ export interface components {
             source_version: number;
             /** @description Version of the surviving record, as read */
             target_version: number;
+        };
+        /** @description 409 ``patient_merged``: the record was merged into ``merged_into_id`` while the write was on its way. */
+        PatientMergedError: {
+            code: string;
+            detail: string;
+            merged_into_id: number | null;
         };
         PatientRecord: {
             patient: components["schemas"]["ExportedPatient"];
@@ -3651,7 +3679,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TransitionError"];
+                    "application/json": components["schemas"]["EncounterCancelConflict"];
                 };
             };
             412: {
@@ -3916,6 +3944,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientMergedError"];
                 };
             };
         };
@@ -5168,6 +5206,16 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientMergedError"];
+                };
+            };
         };
     };
     break_glass_request: {
@@ -5424,6 +5472,16 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientMergedError"];
+                };
+            };
         };
     };
     documents_list: {
@@ -5649,6 +5707,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientMergedError"];
                 };
             };
         };
@@ -5993,6 +6061,16 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientMergedError"];
+                };
+            };
         };
     };
     patients_merge: {
@@ -6174,6 +6252,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    /** @description Version of the record, e.g. "3". */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientMergedError"];
                 };
             };
         };

@@ -197,6 +197,7 @@ export class FakeClinical {
       version: 1,
       planned_start: null,
       planned_end: null,
+      appointment_id: null,
       ...overrides,
     };
     this.encounters.push(row);
