@@ -207,9 +207,13 @@ def plan_booking(
     end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
     busy_start = start - dt.timedelta(minutes=appointment_type.buffer_before_minutes)
     busy_end = end + dt.timedelta(minutes=appointment_type.buffer_after_minutes)
-    if not override and _busy_schedule_ids([practitioner_schedule.pk], busy_start, busy_end):
-        # The usual loser of a race for a doctor's time, refused with one query before any other work.
-        raise SlotUnavailable(practitioner_schedule.pk, practitioner_schedule.name)
+    if not override:
+        # The doctor first, before any other work: outside their hours, or (the usual loser of a race for a
+        # doctor's time) already taken, the request is refused with three queries.
+        if not covers(_working([practitioner_schedule], start, end)[practitioner_schedule.pk], start, end):
+            raise OutsideAvailability(practitioner_schedule.pk, practitioner_schedule.name)
+        if _busy_schedule_ids([practitioner_schedule.pk], busy_start, busy_end):
+            raise SlotUnavailable(practitioner_schedule.pk, practitioner_schedule.name)
     plan = _Plan(
         appointment_type=appointment_type,
         patient_id=patient_id,
@@ -244,8 +248,8 @@ def plan_booking(
             needs_pick.append(requirement)
     if unused:
         raise InvalidBooking({"resource_ids": ["This appointment type does not use these resources."]})
-    schedules_to_check = plan.schedules
-    if not override:
+    schedules_to_check = plan.others  # the practitioner's hours were checked above
+    if not override and schedules_to_check:
         working = _working(schedules_to_check, start, end)
         for schedule in schedules_to_check:
             if not covers(working[schedule.pk], start, end):
@@ -547,7 +551,6 @@ def _after_booking(*, actor: User, appointment: Appointment, request: HttpReques
         modality=_encounter_modality(appointment.appointment_type),
         planned_start=appointment.start,
         planned_end=appointment.end,
-        appointment_id=appointment.pk,
         request=request,
     )
     appointment.encounter_id = encounter.id
