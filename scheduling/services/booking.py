@@ -551,6 +551,7 @@ def _after_booking(*, actor: User, appointment: Appointment, request: HttpReques
         modality=_encounter_modality(appointment.appointment_type),
         planned_start=appointment.start,
         planned_end=appointment.end,
+        appointment_id=appointment.pk,
         request=request,
     )
     appointment.encounter_id = encounter.id
