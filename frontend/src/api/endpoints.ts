@@ -199,7 +199,10 @@ export const encounters = {
   start: (patientId: number, body: EncounterCreateRequest) =>
     api.post<Encounter>(`${EHR}/patients/${patientId}/encounters/`, body),
   close: (encounterId: number) => api.post<Encounter>(`${EHR}/encounters/${encounterId}/close/`),
-  /** A planned (booked) encounter will not happen: If-Match and a reason; 409 `invalid_transition` once it started. */
+  /**
+   * A planned encounter will not happen: If-Match and a reason; 409 `invalid_transition` once it started, 409
+   * `cancel_the_appointment` for a visit booked in scheduling (cancel its `appointment_id` with `scheduling.cancel`).
+   */
   cancel: (encounterId: number, etag: string, reason: string) =>
     api.post<Encounter>(`${EHR}/encounters/${encounterId}/cancel/`, { reason }, { headers: { "If-Match": etag } }),
   notes: (encounterId: number, signal?: AbortSignal) =>

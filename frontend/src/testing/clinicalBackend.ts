@@ -489,6 +489,10 @@ export class FakeClinical {
       if (before.status !== "planned") {
         return { status: 409, body: { code: "invalid_transition", detail: `A Encounter that is ${before.status} cannot become cancelled.` } };
       }
+      if (before.appointment_id !== null) {
+        const detail = "This visit was booked in scheduling; cancel the appointment instead.";
+        return { status: 409, body: { code: "cancel_the_appointment", detail, appointment_id: before.appointment_id } };
+      }
       const after: Encounter = { ...before, status: "cancelled", version: before.version + 1 };
       this.encounters[index] = after;
       this.record("encounters", after as unknown as AnyRecord, before as unknown as AnyRecord, reason);
