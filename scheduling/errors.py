@@ -127,3 +127,14 @@ class OfferUnavailable(SchedulingError):
 
     code = "offer_unavailable"
     status = 409
+
+
+class PatientRecordMerged(SchedulingError):
+    """The patient's record was merged into another (``merged_into_id``) while booking; book on that record."""
+
+    code = "patient_merged"
+    status = 409
+
+    def __init__(self, merged_into_id: int | None) -> None:
+        super().__init__(f"the patient record was merged into {merged_into_id}")
+        self.merged_into_id = merged_into_id

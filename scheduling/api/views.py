@@ -28,6 +28,7 @@ from scheduling.errors import (
     InvalidBooking,
     MissingResource,
     OutsideAvailability,
+    PatientRecordMerged,
     SchedulingError,
     SlotUnavailable,
     VersionConflict,
@@ -84,6 +85,13 @@ def scheduling_errors() -> Iterator[None]:
             str(exc)[:1].upper() + str(exc)[1:] + ".",
             status_code=exc.status,
             extra={"conflicting_resource": {"schedule_id": exc.schedule_id, "name": exc.schedule_name}},
+        ) from None
+    except PatientRecordMerged as exc:
+        raise ApiError(
+            exc.code,
+            "This patient's record was merged into another; book on the surviving record.",
+            status_code=exc.status,
+            extra={"merged_into_id": exc.merged_into_id},
         ) from None
     except MissingResource as exc:
         raise ApiError(

@@ -24,8 +24,9 @@ from django.utils import timezone
 from psycopg.types.range import TimestamptzRange as DateTimeTZRange
 
 from ehr.access import PatientAction, patient_access_check
-from ehr.errors import AccessDenied
+from ehr.errors import AccessDenied, InvalidClinicalData
 from ehr.errors import InvalidTransition as EhrInvalidTransition
+from ehr.errors import PatientMerged as EhrPatientMerged
 from ehr.models import Patient, PatientStatus, Role, User
 from ehr.services.clinical import encounter_cancel, encounter_plan, encounter_replan
 from scheduling.availability import working_intervals
@@ -40,6 +41,7 @@ from scheduling.errors import (
     MissingResource,
     NotFound,
     OutsideAvailability,
+    PatientRecordMerged,
     SlotUnavailable,
     TooLate,
     VersionConflict,
@@ -543,17 +545,24 @@ def _create_appointment(
 def _after_booking(*, actor: User, appointment: Appointment, request: HttpRequest | None, data: dict[str, Any]) -> None:
     """The planned encounter in the EHR (the appointment on the patient's timeline) and the domain event, in the
     booking's transaction."""
-    encounter = encounter_plan(
-        actor=actor,
-        patient_id=appointment.patient_id,
-        practitioner_id=appointment.practitioner_id,
-        location_id=appointment.location_id,
-        modality=_encounter_modality(appointment.appointment_type),
-        planned_start=appointment.start,
-        planned_end=appointment.end,
-        appointment_id=appointment.pk,
-        request=request,
-    )
+    try:
+        encounter = encounter_plan(
+            actor=actor,
+            patient_id=appointment.patient_id,
+            practitioner_id=appointment.practitioner_id,
+            location_id=appointment.location_id,
+            modality=_encounter_modality(appointment.appointment_type),
+            planned_start=appointment.start,
+            planned_end=appointment.end,
+            appointment_id=appointment.pk,
+            request=request,
+        )
+    except EhrPatientMerged as exc:  # merged between our checks and the write (the EHR's guard said so)
+        raise PatientRecordMerged(exc.merged_into_id) from exc
+    except InvalidClinicalData as exc:  # e.g. the practitioner no longer works at the schedule's location
+        raise InvalidBooking({f"encounter_{name}": messages for name, messages in exc.fields.items()}) from exc
+    except AccessDenied as exc:
+        raise BookingForbidden("you may not book appointments for this patient") from exc
     appointment.encounter_id = encounter.id
     appointment.save(update_fields=["encounter_id"])
     appointment_event_record(

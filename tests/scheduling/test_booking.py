@@ -567,3 +567,23 @@ def test_appointments_of_a_merged_duplicate_show_under_the_surviving_record(
             start=TUESDAY_10 + dt.timedelta(hours=1),
             practitioner_id=doctor.pk,
         )
+
+
+def test_booking_with_a_practitioner_who_left_the_schedules_clinic_is_refused_cleanly(
+    frozen_now, scheduler, patient, doctor, video_type
+):
+    from tests.factories import LocationFactory
+
+    elsewhere = LocationFactory(timezone="Europe/Lisbon")
+    ScheduleFactory(practitioner=doctor, location=elsewhere)  # the doctor does not work at `elsewhere`
+    before = _counts()
+    with pytest.raises(InvalidBooking) as caught:
+        appointment_book(
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=patient.pk,
+            start=TUESDAY_10,
+            practitioner_id=doctor.pk,
+        )
+    assert "encounter_location_id" in caught.value.fields
+    assert _counts() == before
