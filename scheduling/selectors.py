@@ -12,10 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import F, FloatField, Func, Q, QuerySet
+from django.db import connection
+from django.db.models import FloatField, Func, Q, QuerySet
 from django.utils import timezone
-from psycopg.types.range import TimestamptzRange as DateTimeTZRange
 
 from core.realtime.streams import StreamUser
 from ehr.models import Role, User
@@ -23,7 +22,6 @@ from scheduling.availability import working_intervals
 from scheduling.dto import AppointmentRef, FreeSlot, HoldRef, ResourceRef
 from scheduling.errors import BookingForbidden, InvalidBooking
 from scheduling.models import (
-    BLOCKING_SLOT_STATUSES,
     Appointment,
     AppointmentType,
     AvailabilityException,
@@ -191,38 +189,36 @@ class _Epoch(Func):
 def _busy_timelines(
     schedule_ids: list[int], span_start: dt.datetime, span_end: dt.datetime, now: dt.datetime
 ) -> dict[int, tuple[list[float], list[float]]]:
-    """Merged blocking periods per schedule overlapping the span (expired holds do not block). One query, one row
-    per schedule with its periods' bounds as arrays in start order (thousands of busy slots a month cost a few
-    array parses instead of a row, two datetimes and a range each)."""
-    rows = (
-        Slot.objects.filter(
-            schedule_id__in=schedule_ids,
-            status__in=BLOCKING_SLOT_STATUSES,
-            period__overlap=DateTimeTZRange(span_start, span_end, "[)"),
+    """Merged blocking periods per schedule overlapping the span (expired holds do not block), as epoch seconds.
+    One query: PostgreSQL merges each schedule's periods itself (``range_agg`` joins overlapping and touching
+    ranges, as ``timeutil.merge`` does) and returns one row per schedule with the bounds as two float arrays, so
+    thousands of busy slots a month cost two array parses instead of a row, two datetimes and a range each."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT schedule_id,
+                   array_agg(EXTRACT(EPOCH FROM lower(stretch))::float8 ORDER BY stretch),
+                   array_agg(EXTRACT(EPOCH FROM upper(stretch))::float8 ORDER BY stretch)
+              FROM (SELECT schedule_id, unnest(range_agg(period)) AS stretch
+                      FROM scheduling_slot
+                     WHERE schedule_id = ANY(%s)
+                       AND status IN (%s, %s)
+                       AND period && tstzrange(%s, %s, '[)')
+                       AND (status <> %s OR expires_at > %s)
+                     GROUP BY schedule_id) AS merged
+             GROUP BY schedule_id
+            """,
+            [
+                schedule_ids,
+                SlotStatus.BUSY,
+                SlotStatus.BUSY_TENTATIVE,
+                span_start,
+                span_end,
+                SlotStatus.BUSY_TENTATIVE,
+                now,
+            ],
         )
-        .exclude(status=SlotStatus.BUSY_TENTATIVE, expires_at__lte=now)
-        .values("schedule_id")
-        .annotate(
-            los=ArrayAgg(_Epoch(F("period__startswith")), ordering=("period",)),
-            his=ArrayAgg(_Epoch(F("period__endswith")), ordering=("period",)),
-        )
-        .values_list("schedule_id", "los", "his")
-    )
-    busy: dict[int, tuple[list[float], list[float]]] = {}
-    for schedule_id, los, his in rows:
-        starts: list[float] = []
-        ends: list[float] = []
-        for lo, hi in zip(los, his, strict=True):  # ranges sort by lower bound, then upper bound
-            if lo >= hi:
-                continue
-            if ends and lo <= ends[-1]:  # overlapping or touching: one busy stretch (as ``timeutil.merge``)
-                if hi > ends[-1]:
-                    ends[-1] = hi
-            else:
-                starts.append(lo)
-                ends.append(hi)
-        busy[schedule_id] = (starts, ends)
-    return busy
+        return {schedule_id: (list(los), list(his)) for schedule_id, los, his in cursor.fetchall()}
 
 
 def _working_timelines(

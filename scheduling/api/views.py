@@ -342,7 +342,25 @@ class FreeSlotListApi(APIView):
                 practitioner_id=params.get("practitioner"),
                 location_id=params.get("location"),
             )
-        return Response({"results": [dataclasses.asdict(x) for x in slots]})
+        # Built by hand rather than with dataclasses.asdict, which deep-copies every nested value: a month of
+        # free starts is hundreds of rows sharing a few resource tuples (docs/benchmarks.md).
+        resources: dict[int, list[dict[str, Any]]] = {}
+        results = []
+        for x in slots:
+            key = id(x.resources)
+            if key not in resources:
+                resources[key] = [{"schedule_id": r.schedule_id, "kind": r.kind, "name": r.name} for r in x.resources]
+            results.append(
+                {
+                    "start": x.start,
+                    "end": x.end,
+                    "practitioner_id": x.practitioner_id,
+                    "practitioner_display_name": x.practitioner_display_name,
+                    "location_id": x.location_id,
+                    "resources": resources[key],
+                }
+            )
+        return Response({"results": results})
 
 
 class HoldListApi(APIView):

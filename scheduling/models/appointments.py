@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.utils import timezone as dj_timezone
 
@@ -177,7 +178,16 @@ class Slot(models.Model):
     override = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["appointment"], name="slot_appointment")]
+        indexes = [
+            models.Index(fields=["appointment"], name="slot_appointment"),
+            # Free-slot search reads every blocking period of many schedules in a window, override or not (the
+            # exclusion constraint's own index leaves overrides out): months of history stay out of that scan.
+            GistIndex(
+                fields=["schedule", "period"],
+                name="slot_blocking_period",
+                condition=models.Q(status__in=BLOCKING_SLOT_STATUSES),
+            ),
+        ]
         constraints = [
             ExclusionConstraint(
                 name="slot_no_double_booking",
