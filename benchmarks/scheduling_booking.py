@@ -321,7 +321,9 @@ def cmd_setup(clients: int, patients: int, today: date) -> None:
     rng = random.Random(20310303)
     tables = [m._meta.db_table for m in apps.get_app_config("scheduling").get_models()]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        # Ids keep counting: the EHR's planned encounters of earlier runs stay, each linked to its appointment id
+        # (one encounter per appointment), so a reused id would be refused as already planned.
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
 
     org, _ = Organization.objects.get_or_create(name="Scheduling Bench Health")
     clinic, _ = Location.objects.get_or_create(organization=org, name="Bench Clinic", defaults={"timezone": TIME_ZONE})

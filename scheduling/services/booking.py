@@ -504,6 +504,16 @@ def _uuid(value: object) -> bool:
 # --- booking ----------------------------------------------------------------------------------------------------
 
 
+def _clean_override(actor: User, override_reason: str) -> str:
+    """A deliberate double booking's reason: schedulers and admins only, at most 500 characters."""
+    override_reason = override_reason.strip() if isinstance(override_reason, str) else ""
+    if override_reason and not actor.has_role(*OVERRIDERS):
+        raise BookingForbidden("only schedulers and administrators may override double-booking rules")
+    if len(override_reason) > 500:
+        raise InvalidBooking({"override_reason": ["At most 500 characters."]})
+    return override_reason
+
+
 def _clean_comment(comment: str) -> str:
     if not isinstance(comment, str) or len(comment) > 500:
         raise InvalidBooking({"comment": ["At most 500 characters."]})
@@ -593,11 +603,7 @@ def appointment_book(
     bookable types, aligned starts, minimum notice), staff who may schedule the patient.
     """
     comment = _clean_comment(comment)
-    override_reason = override_reason.strip() if isinstance(override_reason, str) else ""
-    if override_reason and not actor.has_role(*OVERRIDERS):
-        raise BookingForbidden("only schedulers and administrators may override double-booking rules")
-    if len(override_reason) > 500:
-        raise InvalidBooking({"override_reason": ["At most 500 characters."]})
+    override_reason = _clean_override(actor, override_reason)
     authorise_booking(actor=actor, patient_id=patient_id, request=request)
     appointment_type = _appointment_type(appointment_type_id, actor)
     override = bool(override_reason)
@@ -689,9 +695,7 @@ def appointment_reschedule(
     was. Patients may move their own appointments outside the cancellation window. Raises like
     ``appointment_book``, plus ``VersionConflict`` and ``InvalidTransition``-like ``InvalidBooking``."""
     reason = _require_reason(reason)
-    override_reason = override_reason.strip() if isinstance(override_reason, str) else ""
-    if override_reason and not actor.has_role(*OVERRIDERS):
-        raise BookingForbidden("only schedulers and administrators may override double-booking rules")
+    override_reason = _clean_override(actor, override_reason)
     patient_id, _version = authorise_change(actor=actor, appointment_id=appointment_id, request=request)
     with transaction.atomic():
         appointment = appointment_for_update(appointment_id, expected_version)
