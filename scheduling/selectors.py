@@ -32,6 +32,8 @@ from scheduling.models import (
     Schedule,
     Slot,
     SlotStatus,
+    WaitlistEntry,
+    WaitlistOffer,
 )
 
 BOARD_ROLES = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
@@ -154,6 +156,48 @@ def appointment_list_for_patient(*, patient_id: int) -> list[AppointmentRef]:
 def appointment_get(*, appointment_id: int) -> AppointmentRef | None:
     appointment = appointments_query().filter(pk=appointment_id).first()
     return appointment_dto(appointment) if appointment is not None else None
+
+
+# --- configuration and the waitlist ---------------------------------------------------------------------------
+
+
+def appointment_type_list(*, actor: User) -> list[AppointmentType]:
+    """Active appointment types with their requirements: staff see all, patients the ones they may self-book."""
+    query = AppointmentType.objects.filter(active=True).prefetch_related("requirements")
+    if not actor.has_role(*STAFF_READERS):
+        query = query.filter(patient_bookable=True)
+    return list(query)
+
+
+def schedule_list(*, actor: User, kind: str | None = None, location_id: int | None = None) -> list[Schedule]:
+    """Active resources by kind and name (patients see practitioners only: they choose a doctor, not a room)."""
+    query = Schedule.objects.filter(active=True).select_related("location")
+    if not actor.has_role(*STAFF_READERS):
+        query = query.filter(kind=ResourceKind.PRACTITIONER)
+    if kind is not None:
+        query = query.filter(kind=kind)
+    if location_id is not None:
+        query = query.filter(location_id=location_id)
+    return list(query.order_by("kind", "name"))
+
+
+def availability_get(
+    *, schedule_id: int
+) -> tuple[Schedule, list[AvailabilityRule], list[AvailabilityException]] | None:
+    """A schedule with its weekly rules and its exceptions that have not ended yet (None when unknown)."""
+    schedule = Schedule.objects.filter(pk=schedule_id).first()
+    if schedule is None:
+        return None
+    rules = list(AvailabilityRule.objects.filter(schedule=schedule))
+    exceptions = list(AvailabilityException.objects.filter(schedule=schedule, end__gt=timezone.now()))
+    return schedule, rules, exceptions
+
+
+def waitlist_for_patient(*, patient_id: int) -> tuple[list[WaitlistEntry], list[WaitlistOffer]]:
+    """A patient's latest 50 waitlist entries and offers, newest first (the caller checked it is the patient)."""
+    entries = list(WaitlistEntry.objects.filter(patient_id=patient_id).order_by("-created_at")[:50])
+    offers = list(WaitlistOffer.objects.filter(entry__patient_id=patient_id).order_by("-created_at")[:50])
+    return entries, offers
 
 
 # --- free-slot search -------------------------------------------------------------------------------------------

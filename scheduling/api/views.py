@@ -33,14 +33,7 @@ from scheduling.errors import (
     SlotUnavailable,
     VersionConflict,
 )
-from scheduling.models import (
-    AppointmentType,
-    AvailabilityException,
-    AvailabilityRule,
-    Schedule,
-    WaitlistEntry,
-    WaitlistOffer,
-)
+from scheduling.models import ResourceKind, WaitlistEntry, WaitlistOffer
 from scheduling.services import availability as availability_services
 from scheduling.services import booking, waitlist
 from scheduling.services import status as status_services
@@ -195,9 +188,6 @@ class AppointmentTypeListApi(APIView):
     @extend_schema(operation_id="scheduling_appointment_types", responses={200: s.AppointmentTypeListSerializer})
     def get(self, request: Request) -> Response:
         actor = _actor(request)
-        query = AppointmentType.objects.filter(active=True).prefetch_related("requirements")
-        if not booking.is_staff_booker(actor):
-            query = query.filter(patient_bookable=True)
         results = [
             {
                 **{f: getattr(t, f) for f in TYPE_FIELDS},
@@ -206,7 +196,7 @@ class AppointmentTypeListApi(APIView):
                     for r in t.requirements.all()
                 ],
             }
-            for t in query
+            for t in selectors.appointment_type_list(actor=actor)
         ]
         return Response({"results": results})
 
@@ -220,17 +210,15 @@ class ScheduleListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         actor = _actor(request)
-        query = Schedule.objects.filter(active=True).select_related("location")
-        if not booking.is_staff_booker(actor):
-            query = query.filter(kind="practitioner")
-        kind = request.query_params.get("kind")
-        if kind:
-            query = query.filter(kind=kind)
-        location = request.query_params.get("location")
-        if location:
-            if not location.isdigit():
-                raise serializers.ValidationError({"location": ["A location id."]})
-            query = query.filter(location_id=int(location))
+        kind = request.query_params.get("kind") or None
+        if kind is not None and kind not in ResourceKind.values:
+            raise serializers.ValidationError({"kind": [f"One of {', '.join(ResourceKind.values)}."]})
+        location = request.query_params.get("location") or None
+        if location is not None and not location.isdigit():
+            raise serializers.ValidationError({"location": ["A location id."]})
+        found = selectors.schedule_list(
+            actor=actor, kind=kind, location_id=int(location) if location is not None else None
+        )
         results = [
             {
                 "id": x.pk,
@@ -242,12 +230,16 @@ class ScheduleListApi(APIView):
                 "location_name": x.location.name,
                 "time_zone": x.time_zone,
             }
-            for x in query.order_by("kind", "name")
+            for x in found
         ]
         return Response({"results": results})
 
 
-def _availability_json(schedule: Schedule) -> dict[str, Any]:
+def _availability_json(schedule_id: int) -> dict[str, Any]:
+    found = selectors.availability_get(schedule_id=schedule_id)
+    if found is None:
+        raise ApiError("not_found", "No such schedule.", status_code=404)
+    schedule, rules, exceptions = found
     return {
         "schedule_id": schedule.pk,
         "time_zone": schedule.time_zone,
@@ -259,11 +251,10 @@ def _availability_json(schedule: Schedule) -> dict[str, Any]:
                 "effective_from": r.effective_from.isoformat(),
                 "effective_until": r.effective_until.isoformat() if r.effective_until else None,
             }
-            for r in AvailabilityRule.objects.filter(schedule=schedule)
+            for r in rules
         ],
         "exceptions": [
-            {"id": e.pk, "kind": e.kind, "start": e.start, "end": e.end, "reason": e.reason}
-            for e in AvailabilityException.objects.filter(schedule=schedule, end__gt=dt.datetime.now(dt.UTC))
+            {"id": e.pk, "kind": e.kind, "start": e.start, "end": e.end, "reason": e.reason} for e in exceptions
         ],
     }
 
@@ -275,10 +266,7 @@ class AvailabilityApi(APIView):
     def get(self, request: Request, schedule_id: int) -> Response:
         if not booking.is_staff_booker(_actor(request)):
             raise ApiError("permission_denied", "Staff only.", status_code=403)
-        schedule = Schedule.objects.filter(pk=schedule_id).first()
-        if schedule is None:
-            raise ApiError("not_found", "No such schedule.", status_code=404)
-        return Response(_availability_json(schedule))
+        return Response(_availability_json(schedule_id))
 
     @extend_schema(
         operation_id="scheduling_availability_set",
@@ -290,7 +278,7 @@ class AvailabilityApi(APIView):
         rules = [availability_services.WeeklyHours(**r) for r in data["rules"]]
         with scheduling_errors():
             availability_services.availability_set(actor=_actor(request), schedule_id=schedule_id, rules=rules)
-        return Response(_availability_json(Schedule.objects.get(pk=schedule_id)))
+        return Response(_availability_json(schedule_id))
 
 
 class AvailabilityExceptionListApi(APIView):
@@ -672,8 +660,7 @@ class MyWaitlistApi(APIView):
     def get(self, request: Request) -> Response:
         actor = _actor(request)
         patient_id = _patient_id_for(actor, None)
-        entries = WaitlistEntry.objects.filter(patient_id=patient_id).order_by("-created_at")[:50]
-        offers = WaitlistOffer.objects.filter(entry__patient_id=patient_id).order_by("-created_at")[:50]
+        entries, offers = selectors.waitlist_for_patient(patient_id=patient_id)
         return Response({"entries": [_entry_json(e) for e in entries], "offers": [_offer_json(o) for o in offers]})
 
 

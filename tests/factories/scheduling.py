@@ -19,8 +19,8 @@ WEEKDAYS = (0, 1, 2, 3, 4)
 
 class ScheduleFactory(factory.django.DjangoModelFactory):
     """A resource schedule. ``ScheduleFactory(practitioner=doctor)`` makes the doctor's schedule at their first
-    location; ``hours=("09:00", "17:00")`` (default) adds Monday–Friday weekly rules from 2020 on; ``hours=None``
-    adds none."""
+    location; ``hours=("09:00", "17:00")`` (default) adds Monday-Friday weekly rules from 2020 on; ``hours=()`` adds
+    none."""
 
     class Meta:
         model = Schedule
@@ -39,13 +39,15 @@ class ScheduleFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def hours(self, create: bool, extracted: Any, **kwargs: Any) -> None:
-        if not create or extracted is None and "hours" in kwargs:
+        if not create or extracted == ():
             return
         start, end = extracted or ("09:00", "17:00")
         weekly_hours(self, WEEKDAYS, start, end)
 
 
-def weekly_hours(schedule: Schedule, weekdays: tuple[int, ...], start: str, end: str, since: str = "2020-01-01") -> None:
+def weekly_hours(
+    schedule: Schedule, weekdays: tuple[int, ...], start: str, end: str, since: str = "2020-01-01"
+) -> None:
     AvailabilityRule.objects.bulk_create(
         [
             AvailabilityRule(

@@ -272,3 +272,15 @@ def test_unrelated_clinician_is_refused_but_the_patients_clinician_may_book(
 def test_unauthenticated_requests_are_refused():
     client = APIClient()
     assert client.get(API + "appointment-types/").status_code in (401, 403)
+
+
+def test_schedule_list_filters_and_refuses_unknown_kinds(base, desk, me):
+    rooms = desk.get(API + "schedules/?kind=room").json()["results"]
+    assert rooms == []
+    doctors = desk.get(API + f"schedules/?kind=practitioner&location={base.location_id}").json()["results"]
+    assert [d["id"] for d in doctors] == [base.pk]
+    bad = desk.get(API + "schedules/?kind=spaceship")
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid")
+    assert desk.get(API + "schedules/?location=x").status_code == 400
+    # Patients choose a doctor, never a room.
+    assert {s["kind"] for s in me.get(API + "schedules/").json()["results"]} == {"practitioner"}

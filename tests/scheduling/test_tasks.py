@@ -46,7 +46,7 @@ def test_beat_runs_both_jobs_every_minute() -> None:
 
 
 def test_worker_marks_noshow_and_releases_expired_holds(celery_worker, scheduler, doctor) -> None:
-    schedule = ScheduleFactory(practitioner=doctor, hours=None)
+    schedule = ScheduleFactory(practitioner=doctor, hours=())
     weekly_hours(schedule, (0, 1, 2, 3, 4, 5, 6), "00:00", "23:59")
     video = AppointmentTypeFactory(code="worker-video", noshow_after_minutes=10, min_notice_minutes=0)
     patient = PatientFactory()
