@@ -7,6 +7,7 @@ themselves carry ids only.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
@@ -404,26 +405,25 @@ def free_slot_search(
                 visit_end, busy_start, busy_end = t + dur, t - bb, t + dur + ba
                 while j < n_busy and busy_ends[j] <= busy_start:
                     j += 1
-                if j == n_busy or busy_starts[j] >= busy_end:
-                    picked: list[Schedule] = []
-                    for requirement_pk, group in groups:
-                        key = (requirement_pk, where, t)
-                        if key in choices:
-                            choice = choices[key]
-                        else:
-                            choice = choices[key] = next(
-                                (
-                                    s
-                                    for s, line in group
-                                    if line.works(t, visit_end) and line.free(busy_start, busy_end)
-                                ),
-                                None,
-                            )
-                        if choice is None:
-                            break
-                        picked.append(choice)
+                if j < n_busy and busy_starts[j] < busy_end:
+                    # Busy: every aligned start before this stretch's end (plus the buffer) overlaps it too.
+                    t += max(1, math.ceil((busy_ends[j] + bb - t) / step)) * step
+                    continue
+                picked: list[Schedule] = []
+                for requirement_pk, group in groups:
+                    key = (requirement_pk, where, t)
+                    if key in choices:
+                        choice = choices[key]
                     else:
-                        found.append((t, practitioner_pk, tuple(picked)))
+                        choice = choices[key] = next(
+                            (s for s, line in group if line.works(t, visit_end) and line.free(busy_start, busy_end)),
+                            None,
+                        )
+                    if choice is None:
+                        break
+                    picked.append(choice)
+                else:
+                    found.append((t, practitioner_pk, tuple(picked)))
                 t += step
     found.sort(key=lambda item: (item[0], item[1]))
     by_id = {
