@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.http import HttpRequest
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -539,42 +539,44 @@ class AppointmentStatusApi(APIView):
         return _one(actor, ref, request)
 
 
-class AppointmentVisitStartApi(APIView):
+class _VisitStepApi(APIView):
+    """A clinician's step of a visit with no body but If-Match: one service call, the appointment back."""
+
+    step: Callable[..., AppointmentRef]
+
+    def post(self, request: Request, appointment_id: int) -> Response:
+        actor = _actor(request)
+        version = _expected_version(request)
+        with scheduling_errors():
+            ref = type(self).step(
+                actor=actor, appointment_id=appointment_id, expected_version=version, request=request._request
+            )
+        return _one(actor, ref, request)
+
+
+def _visit_step_schema(operation_id: str) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation_id,
+            parameters=[IF_MATCH],
+            request=None,
+            responses={200: s.AppointmentSerializer, **WRITE_ERRORS},
+        )
+    )
+
+
+@_visit_step_schema("scheduling_visit_start")
+class AppointmentVisitStartApi(_VisitStepApi):
     """The clinician starts the visit (checks the patient in if needed; the EHR encounter goes in progress)."""
 
-    @extend_schema(
-        operation_id="scheduling_visit_start",
-        parameters=[IF_MATCH],
-        request=None,
-        responses={200: s.AppointmentSerializer, **WRITE_ERRORS},
-    )
-    def post(self, request: Request, appointment_id: int) -> Response:
-        actor = _actor(request)
-        version = _expected_version(request)
-        with scheduling_errors():
-            ref = status_services.appointment_visit_start(
-                actor=actor, appointment_id=appointment_id, expected_version=version, request=request._request
-            )
-        return _one(actor, ref, request)
+    step = staticmethod(status_services.appointment_visit_start)
 
 
-class AppointmentCompleteApi(APIView):
+@_visit_step_schema("scheduling_visit_complete")
+class AppointmentCompleteApi(_VisitStepApi):
     """The clinician completes the visit (fulfilled; the EHR encounter is closed)."""
 
-    @extend_schema(
-        operation_id="scheduling_visit_complete",
-        parameters=[IF_MATCH],
-        request=None,
-        responses={200: s.AppointmentSerializer, **WRITE_ERRORS},
-    )
-    def post(self, request: Request, appointment_id: int) -> Response:
-        actor = _actor(request)
-        version = _expected_version(request)
-        with scheduling_errors():
-            ref = status_services.appointment_complete(
-                actor=actor, appointment_id=appointment_id, expected_version=version, request=request._request
-            )
-        return _one(actor, ref, request)
+    step = staticmethod(status_services.appointment_complete)
 
 
 class MyAppointmentListApi(APIView):
