@@ -42,6 +42,11 @@ STAFF_READERS = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
 MAX_SEARCH_DAYS = 62
 
 
+def _check_window(window_start: dt.datetime, window_end: dt.datetime) -> None:
+    if window_end <= window_start or window_end - window_start > dt.timedelta(days=MAX_SEARCH_DAYS):
+        raise InvalidBooking({"end": [f"Give a window of at most {MAX_SEARCH_DAYS} days."]})
+
+
 def board_may_receive(user: StreamUser, name: str) -> bool:
     """Realtime authoriser for ``group:scheduling.*``: the board stream is for scheduling and clinical staff."""
     return name == "scheduling.board" and isinstance(user, User) and user.has_role(*BOARD_ROLES)
@@ -133,8 +138,7 @@ def appointment_list(
     """Appointments starting in the window (calendar, board), oldest first; staff only. Two queries."""
     if not actor.has_role(*STAFF_READERS):
         raise BookingForbidden("staff only")
-    if window_end <= window_start or window_end - window_start > dt.timedelta(days=MAX_SEARCH_DAYS):
-        raise InvalidBooking({"end": [f"Give a window of at most {MAX_SEARCH_DAYS} days."]})
+    _check_window(window_start, window_end)
     query = appointments_query().filter(start__lt=window_end, end__gt=window_start)
     if location_id is not None:
         query = query.filter(location_id=location_id)
@@ -324,8 +328,7 @@ def free_slot_search(
     is_staff = actor.has_role(*STAFF_READERS)
     if not is_staff and not appointment_type.patient_bookable:
         raise BookingForbidden("patients cannot book this appointment type themselves")
-    if window_end <= window_start or window_end - window_start > dt.timedelta(days=MAX_SEARCH_DAYS):
-        raise InvalidBooking({"end": [f"Give a window of at most {MAX_SEARCH_DAYS} days."]})
+    _check_window(window_start, window_end)
     now = timezone.now()
     earliest = now + dt.timedelta(minutes=0 if is_staff else appointment_type.min_notice_minutes)
     latest = now + dt.timedelta(days=appointment_type.horizon_days)

@@ -122,11 +122,7 @@ def _instant(value: str, time_zone: str | None, field: str = "start") -> dt.date
         raise serializers.ValidationError({field: ["Give a UTC offset, or a wall-clock time with time_zone."]})
     try:
         return local_to_utc(parsed, time_zone)
-    except KeyError:
-        raise serializers.ValidationError({"time_zone": ["Not an IANA time zone."]}) from None
-    except ValueError as exc:
-        if isinstance(exc, SchedulingError):
-            raise
+    except (KeyError, ValueError):  # zoneinfo: unknown (KeyError) or malformed (ValueError) zone names
         raise serializers.ValidationError({"time_zone": ["Not an IANA time zone."]}) from None
 
 

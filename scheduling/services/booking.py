@@ -64,7 +64,7 @@ from scheduling.models import (
     SlotStatus,
 )
 from scheduling.selectors import appointment_dto, hold_dto
-from scheduling.services.transitions import ACTIVE_STATUSES, appointment_transition
+from scheduling.services.transitions import appointment_transition
 from scheduling.timeutil import covers
 
 STAFF_BOOKERS = (Role.SCHEDULER, Role.ADMIN, Role.PRACTITIONER, Role.NURSE)
@@ -458,7 +458,7 @@ def hold_confirm(
     (already used or released), ``HoldExpired``."""
     comment = _clean_comment(comment)
     hold_patient = (
-        Hold.objects.filter(pk=hold_id).values_list("patient_id", flat=True).first() if _uuid(hold_id) else None
+        Hold.objects.filter(pk=hold_id).values_list("patient_id", flat=True).first() if is_uuid(hold_id) else None
     )
     if hold_patient is None:
         raise NotFound("Hold", hold_id)
@@ -493,7 +493,8 @@ def hold_confirm(
     return appointment_dto(appointment)
 
 
-def _uuid(value: object) -> bool:
+def is_uuid(value: object) -> bool:
+    """Whether ``value`` names a UUID (hold and offer ids), so a malformed id is a 404, never a database error."""
     try:
         UUID(str(value))
     except ValueError:
@@ -699,7 +700,7 @@ def appointment_reschedule(
     patient_id, _version = authorise_change(actor=actor, appointment_id=appointment_id, request=request)
     with transaction.atomic():
         appointment = appointment_for_update(appointment_id, expected_version)
-        if appointment.status not in ACTIVE_STATUSES or appointment.status != AppointmentStatus.BOOKED:
+        if appointment.status != AppointmentStatus.BOOKED:
             raise InvalidBooking({"status": [f"A {appointment.status} appointment cannot be moved."]})
         _check_patient_window(actor, appointment)
         current_resources = list(
@@ -808,7 +809,7 @@ def appointment_cancel(
         appointment.updated_at = timezone.now()
         appointment.save()
         release_slots(appointment)
-        _cancel_encounter(actor=actor, appointment=appointment, reason=reason, request=request)
+        cancel_planned_encounter(actor=actor, appointment=appointment, reason=reason, request=request)
         appointment_event_record(
             appointment=appointment,
             type="cancelled",
@@ -822,7 +823,7 @@ def appointment_cancel(
     return appointment_dto(appointment)
 
 
-def _cancel_encounter(
+def cancel_planned_encounter(
     *, actor: User | None, appointment: Appointment, reason: str, request: HttpRequest | None
 ) -> None:
     """The planned EHR encounter is cancelled with the appointment. An encounter already under way (the visit

@@ -17,9 +17,9 @@ from scheduling.events import appointment_event_record
 from scheduling.models import Appointment, AppointmentStatus
 from scheduling.selectors import appointment_dto
 from scheduling.services.booking import (
-    _cancel_encounter,
     appointment_for_update,
     authorise_change,
+    cancel_planned_encounter,
     release_slots,
 )
 from scheduling.services.transitions import RELEASING_STATUSES, appointment_transition
@@ -75,7 +75,7 @@ def _apply(
     appointment.save()
     if status in RELEASING_STATUSES:
         release_slots(appointment)
-        _cancel_encounter(actor=actor, appointment=appointment, reason=reason or status, request=request)
+        cancel_planned_encounter(actor=actor, appointment=appointment, reason=reason or status, request=request)
     return previous
 
 

@@ -24,7 +24,7 @@ from scheduling.models import (
     WaitlistOffer,
     WaitlistStatus,
 )
-from scheduling.services.booking import appointment_book, authorise_booking
+from scheduling.services.booking import appointment_book, authorise_booking, is_uuid
 
 OFFERED = "waitlist.offered"
 
@@ -122,10 +122,8 @@ def waitlist_offer_accept(*, actor: User, offer_id: UUID | str, request: HttpReq
     wins — the group's rows are locked in a fixed order and a partial unique index allows one ``accepted`` per
     group; later ones get ``OfferUnavailable`` (409). If the time was booked directly meanwhile, the booking's
     ``SlotUnavailable`` is reported the same way and the offers close."""
-    try:
-        UUID(str(offer_id))
-    except ValueError:
-        raise NotFound("WaitlistOffer", offer_id) from None
+    if not is_uuid(offer_id):
+        raise NotFound("WaitlistOffer", offer_id)
     offer = WaitlistOffer.objects.select_related("entry").filter(pk=offer_id).first()
     if offer is None:
         raise NotFound("WaitlistOffer", offer_id)
@@ -173,16 +171,8 @@ def _practitioner_schedule_id(offer: WaitlistOffer) -> int | None:
 
 
 def waitlist_offer_decline(*, actor: User, offer_id: UUID | str, request: HttpRequest | None = None) -> None:
-    offer = WaitlistOffer.objects.select_related("entry").filter(pk=offer_id).first() if _is_uuid(offer_id) else None
+    offer = WaitlistOffer.objects.select_related("entry").filter(pk=offer_id).first() if is_uuid(offer_id) else None
     if offer is None:
         raise NotFound("WaitlistOffer", offer_id)
     authorise_booking(actor=actor, patient_id=offer.entry.patient_id, request=request)
     WaitlistOffer.objects.filter(pk=offer.pk, status=OfferStatus.OPEN).update(status=OfferStatus.DECLINED)
-
-
-def _is_uuid(value: object) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
