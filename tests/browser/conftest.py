@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from ehr.services.demo import demo_seed
 from scheduling.services.demo import demo_seed_scheduling
-from tests.support.servers import ROOT, Daphne
+from tests.support.servers import ROOT, Daphne, Turn
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -85,10 +86,18 @@ def demo_data(browser_database, django_db_blocker) -> None:  # type: ignore[no-u
 
 
 @pytest.fixture(scope="session")
-def server(demo_data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
+    """A real coturn for the video tests, with a secret of this run's own."""
+    proc = Turn(tmp_path_factory.mktemp("coturn"), secret=secrets.token_hex(16))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def server(demo_data, turn: Turn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
     if not (ROOT / "frontend" / "dist" / "index.html").is_file():
         pytest.fail("frontend/dist is not built: run `make frontend` (make test does it)")
-    proc = Daphne(tmp_path_factory.mktemp("browser-server"), name="daphne-browser")
+    proc = Daphne(tmp_path_factory.mktemp("browser-server"), name="daphne-browser", env=turn.django_env())
     yield proc
     proc.stop()
 

@@ -91,12 +91,14 @@ class Process:
 
 
 class Daphne(Process):
-    def __init__(self, log_dir: Path, port: int | None = None, name: str = "daphne") -> None:
+    def __init__(
+        self, log_dir: Path, port: int | None = None, name: str = "daphne", env: dict[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         super().__init__(
             name,
             [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
-            child_env(),
+            child_env(**(env or {})),
             log_dir,
         )
         self.wait_ready()
@@ -141,3 +143,46 @@ class CeleryWorker(Process):
             child_env(),
             log_dir,
         )
+
+
+class Turn(Process):
+    """coturn on 127.0.0.1 with ``turn/turnserver.local.conf`` (TURN REST shared secret, loopback peers allowed),
+    on a free port and a relay port range of its own so it never collides with a ``make run`` coturn."""
+
+    def __init__(self, log_dir: Path, secret: str, name: str = "coturn") -> None:
+        self.port = free_port()
+        self.secret = secret
+        low = 50000 + (self.port % 100) * 100
+        super().__init__(
+            name,
+            [
+                "turnserver",
+                "-c",
+                str(ROOT / "turn" / "turnserver.local.conf"),
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                f"--listening-port={self.port}",
+                f"--static-auth-secret={secret}",
+                f"--min-port={low}",
+                f"--max-port={low + 99}",
+                f"--pidfile={log_dir / (name + '.pid')}",
+                "--log-file=stdout",
+            ],
+            dict(os.environ),
+            log_dir,
+        )
+
+        def ready() -> bool:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
+            return port_open(self.port)
+
+        wait_until(ready, timeout=15, what=f"coturn on port {self.port}")
+
+    def django_env(self) -> dict[str, str]:
+        """Settings that point Consulta's ICE-server API at this coturn."""
+        return {
+            "TURN_URLS": f"turn:127.0.0.1:{self.port}?transport=udp,turn:127.0.0.1:{self.port}?transport=tcp",
+            "STUN_URLS": f"stun:127.0.0.1:{self.port}",
+            "TURN_SECRET": self.secret,
+        }
