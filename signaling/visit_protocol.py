@@ -270,6 +270,11 @@ def visit_state_frame(*, status: str) -> dict[str, str]:
 PONG: Final = {"kind": "pong"}
 
 
+def dumps(frame: dict[str, Any]) -> str:
+    """A server frame as compact JSON text."""
+    return json.dumps(frame, separators=(",", ":"))
+
+
 def relayed_text(relay: dict[str, Any], *, sender: str) -> str:
     """The JSON text a peer receives for a relayed frame: the validated frame plus ``"from"``."""
-    return json.dumps({**relay, "from": sender}, separators=(",", ":"))
+    return dumps({**relay, "from": sender})
