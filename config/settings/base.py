@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "core",
     "ehr",
     "scheduling",
+    "telehealth",
     "signaling",
 ]
 

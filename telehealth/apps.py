@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class TelehealthConfig(AppConfig):
+    """Virtual waiting rooms, the live queue, 1:1 video visits, check-in links, TURN credentials and call quality
+    (docs/telehealth.md). Depends on scheduling, ehr and core; never on signaling."""
+
+    name = "telehealth"
+    verbose_name = "Telehealth"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from core.realtime.streams import register_group_authoriser
+        from telehealth.selectors import queue_group_may_receive, visit_group_may_receive
+
+        register_group_authoriser("visit", visit_group_may_receive)
+        register_group_authoriser("telehealth", queue_group_may_receive)
