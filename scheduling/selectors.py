@@ -163,6 +163,12 @@ def appointment_get(*, appointment_id: int) -> AppointmentRef | None:
     return appointment_dto(appointment) if appointment is not None else None
 
 
+def appointment_noshow_after_minutes(*, appointment_type_id: int) -> int | None:
+    """How long after its start a booked appointment of this type becomes a no-show (telehealth closes check-in
+    then); None for an unknown type. One query."""
+    return AppointmentType.objects.filter(pk=appointment_type_id).values_list("noshow_after_minutes", flat=True).first()
+
+
 # --- configuration and the waitlist ---------------------------------------------------------------------------
 
 

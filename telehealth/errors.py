@@ -115,3 +115,10 @@ class RateLimited(TelehealthError):
 
     code = "rate_limited"
     status = 429
+
+
+class VisitClosed(TelehealthError):
+    """The visit is over or the patient has left; nothing more can be added to it."""
+
+    code = "visit_closed"
+    status = 409

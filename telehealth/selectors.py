@@ -4,12 +4,40 @@ own for the patient."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import uuid
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Avg, F, Q, Window
+from django.db.models.functions import RowNumber
+from django.http import HttpRequest
+from django.utils import timezone
 
 from core.realtime.streams import StreamUser
-from ehr.models import Role, User
-from telehealth.dto import ParticipantRole, SignalingGrant
-from telehealth.models import Visit
+from ehr import selectors as ehr_selectors
+from ehr.errors import EhrError
+from ehr.models import Location, Role, User
+from telehealth.dto import (
+    ClinicQueue,
+    CurrentVisitRef,
+    IntakeAnswer,
+    MessageRef,
+    NoticeRef,
+    ParticipantRole,
+    PersonRef,
+    PresenceRef,
+    QualityReportRef,
+    QueueEntry,
+    SignalingGrant,
+    ViewerRole,
+    VisitDetail,
+    VisitQualitySummary,
+    WaitingInfo,
+)
+from telehealth.errors import Forbidden, VisitNotFound
+from telehealth.models import CallQualityReport, ClinicianNotice, ClinicianPresence, Visit, VisitMessage, VisitStatus
 
 LOCATION_STAFF = (Role.PRACTITIONER, Role.NURSE, Role.SCHEDULER, Role.ADMIN)
 
@@ -87,3 +115,365 @@ def queue_group_may_receive(user: StreamUser, name: str) -> bool:
     if not user.has_role(*LOCATION_STAFF):
         return False
     return User.objects.filter(pk=practitioner_id, locations__staff=user).exists()
+
+
+# --- names ------------------------------------------------------------------------------------------------------------
+
+
+def patient_names(
+    *, actor: User, patient_ids: list[int], purpose: str, request: HttpRequest | None = None
+) -> dict[int, str]:
+    """Display names of patients as ``actor`` may read them, through ``ehr.patient_refs_get`` (access-checked,
+    one audit row). A patient reading their own visit gets their own name without an audit row. Names the actor
+    may not read come back empty rather than failing the whole list."""
+    wanted = sorted(set(patient_ids))
+    if not wanted:
+        return {}
+    own = ehr_selectors.patient_ref_for_user(user_id=actor.pk) if actor.has_role(Role.PATIENT) else None
+    if own is not None and wanted == [own.id]:
+        return {own.id: own.display_name}
+    try:
+        refs = ehr_selectors.patient_refs_get(actor=actor, patient_ids=wanted, purpose=purpose, request=request)
+        return {pk: ref.display_name for pk, ref in refs.items()}
+    except EhrError:
+        names: dict[int, str] = {}
+        for pk in wanted:
+            try:
+                one = ehr_selectors.patient_refs_get(actor=actor, patient_ids=[pk], purpose=purpose, request=request)
+                names[pk] = one[pk].display_name
+            except EhrError:
+                names[pk] = ""
+        return names
+
+
+# --- one visit --------------------------------------------------------------------------------------------------------
+
+
+def viewer_role(user: User, visit: Visit) -> ViewerRole | None:
+    """How ``user`` sees the visit: its patient, its practitioner, staff of its location, or not at all."""
+    if user.pk == visit.patient_user_id:
+        return "patient"
+    if user.pk == visit.practitioner_id:
+        return "practitioner"
+    if is_location_staff(user, visit.location_id):
+        return "staff"
+    return None
+
+
+def _intake_list(visit: Visit) -> list[IntakeAnswer]:
+    answers = visit.intake.get("answers", []) if isinstance(visit.intake, dict) else []
+    return [IntakeAnswer(question=str(a.get("question", "")), answer=a.get("answer")) for a in answers]
+
+
+def visit_get_for(*, user: User, visit_id: object) -> tuple[Visit, ViewerRole]:
+    """The visit and the viewer's role, or ``VisitNotFound`` (unknown id, or a visit the user may not see)."""
+    parsed = parse_uuid(visit_id)
+    visit = Visit.objects.select_related("practitioner").filter(pk=parsed).first() if parsed else None
+    role = viewer_role(user, visit) if visit is not None else None
+    if visit is None or role is None:
+        raise VisitNotFound()
+    return visit, role
+
+
+def visit_detail_for(*, user: User, visit_id: object, request: HttpRequest | None = None) -> VisitDetail:
+    """The visit as ``user`` may see it: the patient their own; the practitioner and staff of the location also
+    ``patient_id``, ``encounter_id`` and the intake answers. Raises ``VisitNotFound`` for anyone else."""
+    visit, role = visit_get_for(user=user, visit_id=visit_id)
+    name = patient_names(actor=user, patient_ids=[visit.patient_id], purpose="telehealth_visit", request=request)
+    staff = role != "patient"
+    return VisitDetail(
+        id=str(visit.pk),
+        appointment_id=visit.appointment_id,
+        status=visit.status,
+        practitioner=PersonRef(id=visit.practitioner_id, name=visit.practitioner.display_name),
+        patient_name=name.get(visit.patient_id, ""),
+        checked_in_at=visit.checked_in_at,
+        admitted_at=visit.admitted_at,
+        ended_at=visit.ended_at,
+        duration_seconds=visit.duration_seconds,
+        ready=visit.ready,
+        device_check=dict(visit.device_check),
+        summary=visit.summary,
+        audio_only=visit.audio_only,
+        version=visit.version,
+        role=role,
+        patient_id=visit.patient_id if staff else None,
+        encounter_id=visit.encounter_id if staff else None,
+        intake=_intake_list(visit) if staff else None,
+    )
+
+
+def visit_id_for_appointment(*, appointment_id: int) -> str | None:
+    row = Visit.objects.filter(appointment_id=appointment_id).values_list("id", flat=True).first()
+    return str(row) if row is not None else None
+
+
+# --- the queue and the waiting room ---------------------------------------------------------------------------------
+
+
+def _local_day_start(location_id: int | None, now: dt.datetime) -> dt.datetime:
+    name = Location.objects.filter(pk=location_id).values_list("timezone", flat=True).first() if location_id else None
+    try:
+        zone = ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def practitioner_pace_minutes(
+    *, practitioner_id: int, location_id: int | None, fallback_minutes: float, now: dt.datetime
+) -> float:
+    """The practitioner's pace today: the mean duration (minutes) of the visits they finished since local midnight
+    at the location; ``fallback_minutes`` (the appointment type's duration) when they finished none yet."""
+    mean = Visit.objects.filter(
+        practitioner_id=practitioner_id,
+        status=VisitStatus.FINISHED,
+        ended_at__gte=_local_day_start(location_id, now),
+        ended_at__lte=now,
+    ).aggregate(mean=Avg("duration_seconds"))["mean"]
+    return float(mean) / 60.0 if mean else float(fallback_minutes)
+
+
+def estimate_wait_minutes(*, position: int, pace: float, elapsed_current: float | None) -> int:
+    """The queue maths (docs/telehealth.md): what remains of the visit in progress (none when the doctor is free,
+    never negative) plus one pace per patient ahead; whole minutes, rounded up."""
+    current = max(0.0, pace - elapsed_current) if elapsed_current is not None else 0.0
+    return math.ceil(current + (position - 1) * pace - 1e-9)
+
+
+def waiting_queue(practitioner_id: int) -> list[Visit]:
+    """Waiting visits of a practitioner in queue order: (appointment start, check-in time)."""
+    return list(
+        Visit.objects.filter(practitioner_id=practitioner_id, status=VisitStatus.WAITING).order_by(
+            "queue_key", "checked_in_at", "id"
+        )
+    )
+
+
+def doctor_status(*, practitioner_id: int, now: dt.datetime, in_visit: bool) -> str:
+    """``in-visit`` | ``available`` | ``away`` (console seen within ``TELEHEALTH_PRESENCE_SECONDS``) | ``offline``."""
+    if in_visit:
+        return "in-visit"
+    presence = ClinicianPresence.objects.filter(pk=practitioner_id).first()
+    online_since = now - dt.timedelta(seconds=settings.TELEHEALTH_PRESENCE_SECONDS)
+    if presence is None or presence.last_seen_at < online_since:
+        return "offline"
+    return presence.status
+
+
+def active_notice(practitioner_id: int) -> NoticeRef | None:
+    notice = ClinicianNotice.objects.filter(practitioner_id=practitioner_id, cleared_at__isnull=True).first()
+    return NoticeRef(body=notice.body, created_at=notice.created_at) if notice is not None else None
+
+
+def visit_waiting_info(*, user: User, visit_id: object) -> WaitingInfo:
+    """The waiting room of the visit's patient (or its practitioner/staff): place, patients ahead, estimated
+    wait, the doctor's status and notice. Place and estimate are None once the patient is no longer waiting."""
+    visit, _ = visit_get_for(user=user, visit_id=visit_id)
+    now = timezone.now()
+    current = (
+        Visit.objects.filter(practitioner_id=visit.practitioner_id, status=VisitStatus.IN_PROGRESS)
+        .values_list("admitted_at", flat=True)
+        .first()
+    )
+    position: int | None = None
+    estimate: int | None = None
+    if visit.status == VisitStatus.WAITING:
+        queue = [v.pk for v in waiting_queue(visit.practitioner_id)]
+        position = queue.index(visit.pk) + 1
+        pace = practitioner_pace_minutes(
+            practitioner_id=visit.practitioner_id,
+            location_id=visit.location_id,
+            fallback_minutes=visit.planned_minutes,
+            now=now,
+        )
+        elapsed = (now - current).total_seconds() / 60.0 if current is not None else None
+        estimate = estimate_wait_minutes(position=position, pace=pace, elapsed_current=elapsed)
+    return WaitingInfo(
+        visit_id=str(visit.pk),
+        status=visit.status,
+        position=position,
+        ahead=position - 1 if position is not None else None,
+        estimated_wait_minutes=estimate,
+        doctor_name=visit.practitioner.display_name,
+        doctor_status=doctor_status(practitioner_id=visit.practitioner_id, now=now, in_visit=current is not None),
+        notice=active_notice(visit.practitioner_id),
+        ready=visit.ready,
+    )
+
+
+def clinic_queue_for(*, user: User, request: HttpRequest | None = None) -> ClinicQueue:
+    """The virtual clinic console of a practitioner or nurse: ``mine`` (patients waiting for them) and ``pool``
+    (patients waiting for colleagues at their locations), each in queue order with their place in their own
+    practitioner's queue; their notice, presence and current visit. A fixed number of queries plus the EHR's
+    access checks of the names (one audit row)."""
+    if not user.has_role(Role.PRACTITIONER, Role.NURSE):
+        raise Forbidden("The virtual clinic is for practitioners and nurses.")
+    now = timezone.now()
+    location_ids = list(user.locations.values_list("pk", flat=True))
+    rows = list(
+        Visit.objects.filter(status=VisitStatus.WAITING)
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("practitioner_id")],
+                order_by=[F("queue_key").asc(), F("checked_in_at").asc(), F("id").asc()],
+            )
+        )
+        .filter(Q(practitioner_id=user.pk) | Q(location_id__in=location_ids))
+        .select_related("practitioner")
+        .order_by("queue_key", "checked_in_at", "id")
+    )
+    current = (
+        Visit.objects.filter(practitioner_id=user.pk, status=VisitStatus.IN_PROGRESS).order_by("admitted_at").first()
+    )
+    ids = [v.patient_id for v in rows] + ([current.patient_id] if current is not None else [])
+    names = patient_names(actor=user, patient_ids=ids, purpose="telehealth_queue", request=request)
+
+    def entry(v: Visit) -> QueueEntry:
+        return QueueEntry(
+            visit_id=str(v.pk),
+            appointment_id=v.appointment_id,
+            patient_name=names.get(v.patient_id, ""),
+            appointment_start=v.queue_key,
+            checked_in_at=v.checked_in_at,
+            waiting_seconds=max(0, int((now - v.checked_in_at).total_seconds())),
+            ready=v.ready,
+            device_check=dict(v.device_check),
+            intake=_intake_list(v),
+            connected=v.patient_connected,
+            position=int(v.position),  # type: ignore[attr-defined]  # the window annotation
+            practitioner_id=v.practitioner_id,
+            practitioner_name=v.practitioner.display_name,
+        )
+
+    presence = ClinicianPresence.objects.filter(pk=user.pk).first()
+    online_since = now - dt.timedelta(seconds=settings.TELEHEALTH_PRESENCE_SECONDS)
+    return ClinicQueue(
+        mine=[entry(v) for v in rows if v.practitioner_id == user.pk],
+        pool=[entry(v) for v in rows if v.practitioner_id != user.pk],
+        notice=active_notice(user.pk),
+        presence=PresenceRef(
+            status=presence.status if presence is not None and presence.last_seen_at >= online_since else "offline",
+            last_seen_at=presence.last_seen_at if presence is not None else None,
+        ),
+        current_visit=CurrentVisitRef(
+            visit_id=str(current.pk),
+            appointment_id=current.appointment_id,
+            patient_name=names.get(current.patient_id, ""),
+            admitted_at=current.admitted_at,
+        )
+        if current is not None and current.admitted_at is not None
+        else None,
+    )
+
+
+def colleague_list(*, user: User) -> list[PersonRef]:
+    """Active practitioners working at any of the user's locations (transfer targets), by name; not the user."""
+    if not user.has_role(*LOCATION_STAFF):
+        raise Forbidden("Staff only.")
+    rows = (
+        User.objects.filter(
+            is_active=True, roles__contains=[Role.PRACTITIONER], locations__in=user.locations.values("pk")
+        )
+        .exclude(pk=user.pk)
+        .distinct()
+        .order_by("last_name", "first_name", "id")
+    )
+    return [PersonRef(id=u.pk, name=u.display_name) for u in rows]
+
+
+# --- messages -------------------------------------------------------------------------------------------------------
+
+
+def sender_role(visit: Visit, sender_id: int | None) -> str:
+    if sender_id is None:
+        return "system"
+    if sender_id == visit.patient_user_id:
+        return "patient"
+    if sender_id == visit.practitioner_id:
+        return "practitioner"
+    return "staff"
+
+
+def message_ref(visit: Visit, message: VisitMessage) -> MessageRef:
+    return MessageRef(
+        id=message.pk,
+        visit_id=str(visit.pk),
+        kind=message.kind,
+        body=message.body,
+        sender_id=message.sender_id,
+        sender_name=message.sender.display_name if message.sender is not None else "Clinic",
+        sender_role=sender_role(visit, message.sender_id),
+        created_at=message.created_at,
+    )
+
+
+def visit_message_list(*, user: User, visit_id: object) -> list[MessageRef]:
+    """The visit's chat, oldest first (at most the last 200), for its patient, practitioner and location staff.
+    Two queries."""
+    visit, _ = visit_get_for(user=user, visit_id=visit_id)
+    rows = list(VisitMessage.objects.filter(visit=visit).select_related("sender").order_by("-created_at", "-id")[:200])
+    return [message_ref(visit, m) for m in reversed(rows)]
+
+
+# --- call quality -----------------------------------------------------------------------------------------------------
+
+
+def _report_ref(report: CallQualityReport) -> QualityReportRef:
+    return QualityReportRef(
+        id=report.pk,
+        visit_id=str(report.visit_id),
+        user_id=report.user_id,
+        user_name=report.user.display_name,
+        role=report.role,
+        created_at=report.created_at,
+        stats=dict(report.stats),
+    )
+
+
+def visit_quality_list(*, user: User, visit_id: object) -> list[QualityReportRef]:
+    """Every quality report of a visit, oldest first: for admins and the visit's practitioner."""
+    parsed = parse_uuid(visit_id)
+    visit = Visit.objects.filter(pk=parsed).first() if parsed else None
+    if visit is None:
+        raise VisitNotFound()
+    if not (user.has_role(Role.ADMIN) or user.pk == visit.practitioner_id):
+        if viewer_role(user, visit) is None:
+            raise VisitNotFound()
+        raise Forbidden("Call quality is for administrators and the visit's practitioner.")
+    rows = CallQualityReport.objects.filter(visit=visit).select_related("user").order_by("created_at", "id")[:500]
+    return [_report_ref(r) for r in rows]
+
+
+def quality_overview(*, user: User, limit: int = 50) -> list[VisitQualitySummary]:
+    """Support's page (admins): the most recent admitted visits with the latest report of each participant. Three
+    queries whatever the number of visits."""
+    if not user.has_role(Role.ADMIN):
+        raise Forbidden("Administrators only.")
+    visits = list(
+        Visit.objects.filter(admitted_at__isnull=False).select_related("practitioner").order_by("-admitted_at")[:limit]
+    )
+    latest = (
+        CallQualityReport.objects.filter(visit_id__in=[v.pk for v in visits])
+        .select_related("user")
+        .order_by("visit_id", "user_id", "-created_at", "-id")
+        .distinct("visit_id", "user_id")
+    )
+    by_visit: dict[object, list[QualityReportRef]] = {}
+    for report in latest:
+        by_visit.setdefault(report.visit_id, []).append(_report_ref(report))
+    return [
+        VisitQualitySummary(
+            visit_id=str(v.pk),
+            appointment_id=v.appointment_id,
+            status=v.status,
+            practitioner_name=v.practitioner.display_name,
+            admitted_at=v.admitted_at,
+            ended_at=v.ended_at,
+            duration_seconds=v.duration_seconds,
+            reports=sorted(by_visit.get(v.pk, []), key=lambda r: r.role),
+        )
+        for v in visits
+    ]

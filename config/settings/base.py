@@ -131,12 +131,31 @@ CELERY_BEAT_SCHEDULE = {
     "documents-sweep": {"task": "ehr.tasks.documents_sweep", "schedule": 3600.0},
     "scheduling-holds-expire": {"task": "scheduling.tasks.holds_release_expired", "schedule": 60.0},
     "scheduling-noshow": {"task": "scheduling.tasks.appointments_mark_noshow", "schedule": 60.0},
+    "telehealth-grace-expiry": {"task": "telehealth.tasks.visits_expire_grace", "schedule": 60.0},
 }
 
 # --- Scheduling ------------------------------------------------------------------------------------------------
 SCHEDULING_HOLD_TTL_SECONDS = env.int("SCHEDULING_HOLD_TTL_SECONDS", default=300)
 WAITLIST_OFFER_TTL_SECONDS = env.int("WAITLIST_OFFER_TTL_SECONDS", default=2 * 3600)
 WAITLIST_OFFER_FANOUT = env.int("WAITLIST_OFFER_FANOUT", default=5)
+
+# --- Telehealth (docs/telehealth.md) ---------------------------------------------------------------------------
+# A waiting patient whose socket dropped keeps their place this long; check-in opens this long before the start.
+TELEHEALTH_GRACE_SECONDS = env.int("TELEHEALTH_GRACE_SECONDS", default=300)
+TELEHEALTH_CHECKIN_OPENS_MINUTES = env.int("TELEHEALTH_CHECKIN_OPENS_MINUTES", default=60)
+TELEHEALTH_CHECKIN_LINK_TTL_SECONDS = env.int("TELEHEALTH_CHECKIN_LINK_TTL_SECONDS", default=24 * 3600)
+# A doctor's console heartbeat (every 20 s) older than this shows them offline.
+TELEHEALTH_PRESENCE_SECONDS = env.int("TELEHEALTH_PRESENCE_SECONDS", default=60)
+TELEHEALTH_QUALITY_MIN_INTERVAL_SECONDS = env.int("TELEHEALTH_QUALITY_MIN_INTERVAL_SECONDS", default=5)
+TELEHEALTH_ICE_TRANSPORT_POLICY = env.str("TELEHEALTH_ICE_TRANSPORT_POLICY", default="all")
+# coturn with use-auth-secret (turn/turnserver.conf): the API issues TURN REST credentials from TURN_SECRET that
+# expire after TURN_CREDENTIAL_TTL_SECONDS. The default secret is for local runs only; production requires one.
+TURN_URLS: list[str] = env.list(
+    "TURN_URLS", default=["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"]
+)
+STUN_URLS: list[str] = env.list("STUN_URLS", default=["stun:127.0.0.1:3478"])
+TURN_SECRET = env.str("TURN_SECRET", default="local-turn-secret")
+TURN_CREDENTIAL_TTL_SECONDS = env.int("TURN_CREDENTIAL_TTL_SECONDS", default=600)
 
 # --- Identity, sessions, passwords -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "ehr.User"

@@ -36,3 +36,6 @@ SEARCH_HASH_KEY = env.str("SEARCH_HASH_KEY")
 
 # Patient documents live on a volume of their own; no silent fallback to a path inside the image.
 DOCUMENT_STORAGE_ROOT = env.path("DOCUMENT_STORAGE_ROOT")
+
+# TURN REST credentials are signed with this secret (coturn's static-auth-secret); no development default.
+TURN_SECRET = env.str("TURN_SECRET")

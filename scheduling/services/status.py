@@ -9,10 +9,10 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ehr.models import Role, User
+from ehr.models import Patient, Role, User
 from ehr.services.clinical import encounter_close, encounter_start
 from scheduling.dto import AppointmentRef
-from scheduling.errors import BookingForbidden, InvalidBooking, InvalidTransition
+from scheduling.errors import BookingForbidden, InvalidBooking, InvalidTransition, NotFound
 from scheduling.events import appointment_event_record
 from scheduling.models import Appointment, AppointmentStatus
 from scheduling.selectors import appointment_dto
@@ -115,6 +115,35 @@ def appointments_mark_noshow(*, limit: int = 500) -> int:
                 data={"automatic": True},
             )
     return len(due)
+
+
+def appointment_patient_arrive(
+    *, actor: User, appointment_id: int, request: HttpRequest | None = None
+) -> AppointmentRef:
+    """The patient themself says they are here (telehealth check-in): their own ``booked`` appointment becomes
+    ``arrived`` and the change is recorded as an appointment event (the board shows it live). An appointment that
+    has already arrived is returned unchanged (check-in is repeatable). Only the patient whose portal login is
+    linked to the appointment's patient may call it; anyone else gets ``NotFound`` (nothing about the appointment
+    is revealed). Other statuses raise ``InvalidTransition``."""
+    with transaction.atomic():
+        appointment = appointment_for_update(appointment_id, None)
+        patient_user_id = Patient.objects.filter(pk=appointment.patient_id).values_list("user_id", flat=True).first()
+        if patient_user_id is None or patient_user_id != actor.pk:
+            raise NotFound("Appointment", appointment_id)
+        if appointment.status == S.ARRIVED:
+            return appointment_dto(appointment)
+        previous = appointment_transition(appointment, S.ARRIVED)
+        appointment.version += 1
+        appointment.updated_at = timezone.now()
+        appointment.save()
+        appointment_event_record(
+            appointment=appointment,
+            type="patient_arrived",
+            actor=actor,
+            from_status=previous,
+            to_status=appointment.status,
+        )
+    return appointment_dto(appointment)
 
 
 CLINICIANS = (Role.PRACTITIONER, Role.NURSE)

@@ -2,6 +2,37 @@
 it and sends to sockets after commit (docs/telehealth.md). Import from here: the names are fixed for the
 signaling consumer and the API."""
 
+from telehealth.services.clinicians import clinician_presence_touch
+from telehealth.services.ice import ice_servers_issue
+from telehealth.services.links import checkin_link_consume, checkin_link_create
+from telehealth.services.messages import clinician_notice_clear, clinician_notice_set, visit_message_send
 from telehealth.services.presence import visit_presence_mark
+from telehealth.services.quality import visit_quality_report
+from telehealth.services.visits import (
+    visit_admit,
+    visit_check_in,
+    visit_device_check_record,
+    visit_end,
+    visit_leave,
+    visit_transfer,
+    visits_expire_grace,
+)
 
-__all__ = ["visit_presence_mark"]
+__all__ = [
+    "checkin_link_consume",
+    "checkin_link_create",
+    "clinician_notice_clear",
+    "clinician_notice_set",
+    "clinician_presence_touch",
+    "ice_servers_issue",
+    "visit_admit",
+    "visit_check_in",
+    "visit_device_check_record",
+    "visit_end",
+    "visit_leave",
+    "visit_message_send",
+    "visit_presence_mark",
+    "visit_quality_report",
+    "visit_transfer",
+    "visits_expire_grace",
+]
