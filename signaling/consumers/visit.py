@@ -1,0 +1,273 @@
+"""``/ws/v1/visits/<uuid>/``: WebRTC signaling between the patient and the practitioner of one video visit.
+
+Protocol, limits and close codes: signaling/visit_protocol.py and docs/signaling-protocol.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from autobahn.exception import Disconnected
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from signaling import visit_protocol as vp
+from telehealth.channels import visit_channel_group
+from telehealth.dto import SignalingGrant
+from telehealth.selectors import visit_signaling_grant
+from telehealth.services import visit_presence_mark
+
+logger = logging.getLogger(__name__)
+
+# Channel-layer message types between the sockets of one visit (all carry "sender": the sending socket's channel).
+RELAY = "visit.relay"  # {"text": relayed JSON}
+PEER_JOINED = "visit.peer_joined"  # {"participant_id", "role"}
+PEER_PRESENT = "visit.peer_present"  # {"participant_id", "role"}, sent to the newcomer's channel only
+PEER_LEFT = "visit.peer_left"  # {"participant_id"}
+# ``visit.state`` {"status"} comes from telehealth services after commit (telehealth/channels.py).
+
+_NO_DB_HANDLERS = frozenset({"websocket.receive", RELAY, PEER_JOINED, PEER_PRESENT, PEER_LEFT, "visit.state"})
+
+
+class VisitSignalingConsumer(AsyncWebsocketConsumer):
+    """Relays signaling between the participants of one visit; never interprets SDP and never stores anything.
+
+    Who may call: a signed-in browser that is the visit's patient or practitioner (one ``visit_signaling_grant``
+    call decides; no other ORM access). Invariants:
+
+    - a frame reaches the *other* participants of the visit only (the sender's channel is in every group message
+      and skipped), in the order its sender sent it (one socket's frames are published one after another on one
+      Redis connection, and each receiver handles its inbox in order);
+    - ``signal`` frames are relayed only while the visit is ``in-progress`` as last learnt from the grant or a
+      ``visit.state`` message; otherwise the sender gets ``not_admitted`` and the socket stays open;
+    - a malformed, oversized or flooding socket is closed with its code; this never touches the visit or the
+      other participant's socket, which only sees ``peer-left``;
+    - a participant's newer socket replaces its older one (4409), so a reload never leaves a ghost peer behind;
+    - nothing of a frame's content (SDP, ICE candidates) and no PHI is logged: ids, roles and codes only.
+    """
+
+    grant: SignalingGrant | None
+    status: str
+    group: str | None
+    peers: dict[str, str]
+    replaced: bool
+    closing: bool
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections (a thread-pool hop) before every handler. These handlers make
+        # no query of their own (database_sync_to_async cleans up around the presence call), and the hop would
+        # double the cost of relaying a frame.
+        if message["type"] in _NO_DB_HANDLERS:
+            handler = getattr(self, message["type"].replace(".", "_"))
+            await handler(message)
+            return
+        await super().dispatch(message)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.grant, self.group, self.status = None, None, ""
+        self.peers, self.replaced, self.closing = {}, False, False
+        self.bucket = vp.TokenBucket()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._refuse(vp.CLOSE_NOT_AUTHENTICATED)
+            return
+        visit_id = vp.canonical_visit_id(str(self.scope["url_route"]["kwargs"].get("visit_id", "")))
+        if visit_id is None:
+            await self._refuse(vp.CLOSE_FORBIDDEN)
+            return
+        # Join before reading the grant: a visit.state sent meanwhile waits in this socket's inbox and is applied
+        # after the grant's status, so the socket never keeps a stale status. Until the grant is set, every group
+        # handler ignores what arrives.
+        self.group = visit_channel_group(visit_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        grant = await database_sync_to_async(visit_signaling_grant)(user=user, visit_id=visit_id)
+        if grant is None:
+            await self._refuse(vp.CLOSE_FORBIDDEN)
+            return
+        if grant.status == vp.STATUS_FINISHED:
+            await self._refuse(vp.CLOSE_VISIT_ENDED)
+            return
+        self.grant, self.status = grant, grant.status
+        await self.accept()
+        if grant.role == "patient":
+            await self._mark_present(True)  # before welcome: once welcomed, the queue shows the patient connected
+        # Announce before welcoming: a peer that connects after this socket's welcome then learns of it by
+        # peer-present only, never by both frames.
+        await self._group_send(PEER_JOINED, participant_id=grant.participant_id, role=grant.role)
+        await self.send_json(
+            vp.welcome_frame(role=grant.role, participant_id=grant.participant_id, status=grant.status)
+        )
+        logger.info("visit socket open: visit=%s participant=%s", grant.visit_id, grant.participant_id)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        grant = self.grant
+        if grant is None:
+            return
+        self.grant = None
+        logger.info(
+            "visit socket closed: visit=%s participant=%s code=%s%s",
+            grant.visit_id,
+            grant.participant_id,
+            code,
+            " (replaced)" if self.replaced else "",
+        )
+        if self.replaced:
+            return  # the participant is still here, on its newer socket
+        # Presence first, then peer-left: a newer socket of the same patient re-marks presence on that peer-left,
+        # so the last write is always "present" while one socket remains.
+        if grant.role == "patient":
+            await self._mark_present(False, grant)
+        await self._group_send(PEER_LEFT, participant_id=grant.participant_id)
+
+    # --- client frames --------------------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        grant = self.grant
+        if grant is None or self.closing:
+            return  # frames still in flight after a close
+        if not self.bucket.allow():
+            await self._reject(
+                vp.FrameRejected(vp.CLOSE_RATE_LIMITED, "rate_limited", "Too many frames; reconnect with backoff.")
+            )
+            return
+        try:
+            frame = vp.parse_client_frame(text_data, bytes_data)
+        except vp.FrameRejected as err:
+            await self._reject(err)
+            return
+        if frame.relay is None:
+            await self.send_json(vp.PONG)
+            return
+        if frame.kind == "signal" and not vp.signal_allowed(self.status):
+            await self.send_json(vp.not_admitted_frame())
+            return
+        await self.channel_layer.group_send(
+            self.group,
+            {
+                "type": RELAY,
+                "sender": self.channel_name,
+                "text": vp.relayed_text(frame.relay, sender=grant.participant_id),
+            },
+        )
+
+    # --- channel-layer messages -----------------------------------------------------------------------------------
+
+    async def visit_relay(self, message: dict[str, Any]) -> None:
+        if self._mine_or_inactive(message):
+            return
+        with contextlib.suppress(Disconnected):
+            await self.send(text_data=message["text"])
+
+    async def visit_peer_joined(self, message: dict[str, Any]) -> None:
+        if self._mine_or_inactive(message):
+            return
+        assert self.grant is not None
+        participant_id, sender = message["participant_id"], message["sender"]
+        if participant_id == self.grant.participant_id:
+            # The same participant opened a newer socket (reload, second tab, network change): it takes over.
+            self.replaced = True
+            await self._close(vp.CLOSE_REPLACED)
+            return
+        if self.peers.get(participant_id) != sender:  # sockets connecting at once may meet both ways
+            self.peers[participant_id] = sender
+            await self.send_json(vp.peer_frame("peer-joined", participant_id=participant_id, role=message["role"]))
+        await self.channel_layer.send(
+            sender,
+            {
+                "type": PEER_PRESENT,
+                "sender": self.channel_name,
+                "participant_id": self.grant.participant_id,
+                "role": self.grant.role,
+            },
+        )
+
+    async def visit_peer_present(self, message: dict[str, Any]) -> None:
+        if self._mine_or_inactive(message):
+            return
+        participant_id = message["participant_id"]
+        if self.peers.get(participant_id) == message["sender"]:
+            return  # already announced by its peer-joined
+        self.peers[participant_id] = message["sender"]
+        await self.send_json(vp.peer_frame("peer-present", participant_id=participant_id, role=message["role"]))
+
+    async def visit_peer_left(self, message: dict[str, Any]) -> None:
+        if self._mine_or_inactive(message):
+            return
+        assert self.grant is not None
+        participant_id = message["participant_id"]
+        if participant_id == self.grant.participant_id:
+            # An older socket of this participant closed after this one joined: it is still here.
+            if self.grant.role == "patient":
+                await self._mark_present(True)
+            return
+        if self.peers.get(participant_id) != message["sender"]:
+            return  # an older socket of that peer, already replaced by the one we know
+        del self.peers[participant_id]
+        await self.send_json(vp.peer_left_frame(participant_id=participant_id))
+
+    async def visit_state(self, message: dict[str, Any]) -> None:
+        """From telehealth services after commit: the visit's new status (admit, end, transfer, leave)."""
+        if self.grant is None or self.closing:
+            return
+        self.status = str(message["status"])
+        await self.send_json(vp.visit_state_frame(status=self.status))
+        if self.status == vp.STATUS_FINISHED:
+            await self._close(vp.CLOSE_VISIT_ENDED)
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+
+    def _mine_or_inactive(self, message: dict[str, Any]) -> bool:
+        return self.grant is None or self.closing or message.get("sender") == self.channel_name
+
+    async def _group_send(self, type_: str, **fields: str) -> None:
+        assert self.group is not None
+        await self.channel_layer.group_send(self.group, {"type": type_, "sender": self.channel_name, **fields})
+
+    async def _mark_present(self, present: bool, grant: SignalingGrant | None = None) -> None:
+        grant = grant or self.grant
+        if grant is None:
+            return
+        try:
+            await database_sync_to_async(visit_presence_mark)(
+                visit_id=grant.visit_id, user_id=self.scope["user"].pk, present=present
+            )
+        except Exception:
+            # Signaling goes on without it; the queue shows a stale "connected" until the next mark.
+            logger.warning("visit presence mark failed: visit=%s present=%s", grant.visit_id, present, exc_info=True)
+
+    async def _refuse(self, code: int) -> None:
+        """Accept, then close with ``code``: closing before accepting would become an HTTP 403 and lose the code."""
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+        logger.info("visit socket refused: code=%s", code)
+        await self.accept()
+        await self._close(code)
+
+    async def _reject(self, err: vp.FrameRejected) -> None:
+        assert self.grant is not None
+        logger.info(
+            "visit socket frame rejected: visit=%s participant=%s code=%s close=%s",
+            self.grant.visit_id,
+            self.grant.participant_id,
+            err.code,
+            err.close_code,
+        )
+        await self.send_json(err.frame())
+        await self._close(err.close_code)
+
+    async def _close(self, code: int) -> None:
+        self.closing = True
+        with contextlib.suppress(Disconnected):
+            await self.close(code=code)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        # The browser may leave while frames are queued for it; the disconnect that follows cleans up.
+        with contextlib.suppress(Disconnected):
+            await self.send(text_data=vp.dumps(content))
