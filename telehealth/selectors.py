@@ -19,7 +19,10 @@ from core.realtime.streams import StreamUser
 from ehr import selectors as ehr_selectors
 from ehr.errors import EhrError
 from ehr.models import Location, Role, User
+from scheduling import selectors as scheduling_selectors
+from scheduling.dto import AppointmentRef
 from telehealth.dto import (
+    CheckInInfo,
     ClinicQueue,
     CurrentVisitRef,
     IntakeAnswer,
@@ -36,7 +39,8 @@ from telehealth.dto import (
     VisitQualitySummary,
     WaitingInfo,
 )
-from telehealth.errors import Forbidden, VisitNotFound
+from telehealth.errors import AppointmentNotFound, Forbidden, VisitNotFound
+from telehealth.intake import intake_questions_for
 from telehealth.models import CallQualityReport, ClinicianNotice, ClinicianPresence, Visit, VisitMessage, VisitStatus
 
 LOCATION_STAFF = (Role.PRACTITIONER, Role.NURSE, Role.SCHEDULER, Role.ADMIN)
@@ -477,3 +481,60 @@ def quality_overview(*, user: User, limit: int = 50) -> list[VisitQualitySummary
         )
         for v in visits
     ]
+
+
+# --- check-in -------------------------------------------------------------------------------------------------------
+
+CONSENT_TEXT = (
+    "I agree to a video visit. It is a real medical consultation held over a secure connection; nothing is recorded. "
+    "If the connection fails, the clinic may continue by phone. In an emergency, call your local emergency number."
+)
+CHECK_IN_APPOINTMENT_STATUSES = frozenset({"booked", "arrived"})
+
+
+def check_in_window(appointment: AppointmentRef) -> tuple[dt.datetime, dt.datetime]:
+    """(opens, closes): from ``TELEHEALTH_CHECKIN_OPENS_MINUTES`` before the start until the type's no-show time."""
+    opens = appointment.start - dt.timedelta(minutes=settings.TELEHEALTH_CHECKIN_OPENS_MINUTES)
+    noshow = scheduling_selectors.appointment_noshow_after_minutes(appointment_type_id=appointment.appointment_type_id)
+    closes = appointment.start + dt.timedelta(minutes=noshow if noshow is not None else 15)
+    return opens, closes
+
+
+def own_appointment(*, actor: User, appointment_id: int) -> AppointmentRef:
+    """The actor's own appointment (they are the portal user of its patient), else ``AppointmentNotFound``."""
+    if isinstance(appointment_id, bool) or not isinstance(appointment_id, int):
+        raise AppointmentNotFound()
+    appointment = scheduling_selectors.appointment_get(appointment_id=appointment_id)
+    me = ehr_selectors.patient_ref_for_user(user_id=actor.pk)
+    if appointment is None or me is None or appointment.patient_id != me.id:
+        raise AppointmentNotFound()
+    return appointment
+
+
+def checkin_info_for(*, actor: User, appointment_id: int) -> CheckInInfo:
+    """What the patient's check-in page shows for their own appointment: when, with whom, the consent text, the
+    intake questions, the window and whether they can check in now. ``AppointmentNotFound`` for anyone else."""
+    appointment = own_appointment(actor=actor, appointment_id=appointment_id)
+    visit = Visit.objects.filter(appointment_id=appointment.id).values_list("id", "status").first()
+    opens, closes = check_in_window(appointment)
+    now = timezone.now()
+    can = (
+        appointment.modality == "video"
+        and appointment.status in CHECK_IN_APPOINTMENT_STATUSES
+        and opens <= now < closes
+        and (visit is None or visit[1] in (VisitStatus.WAITING, VisitStatus.LEFT))
+    )
+    return CheckInInfo(
+        appointment_id=appointment.id,
+        start=appointment.start,
+        end=appointment.end,
+        practitioner_name=appointment.practitioner_display_name,
+        type_name=appointment.appointment_type_name,
+        consent_text=CONSENT_TEXT,
+        questions=intake_questions_for(appointment_type_id=appointment.appointment_type_id),
+        visit_id=str(visit[0]) if visit is not None else None,
+        visit_status=visit[1] if visit is not None else None,
+        opens_at=opens,
+        closes_at=closes,
+        can_check_in=can,
+    )

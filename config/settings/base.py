@@ -234,6 +234,9 @@ SPECTACULAR_SETTINGS = {
         "EncounterStatusEnum": "ehr.models.clinical.EncounterStatus",
         "AppointmentModalityEnum": "scheduling.models.types.Modality",
         "ResourceKindEnum": "scheduling.models.resources.ResourceKind",
+        "DeviceCheckResultEnum": "telehealth.api.serializers.DEVICE_CHECK_RESULTS",
+        "CandidateTypeEnum": "telehealth.api.serializers.CANDIDATE_TYPES",
+        "VisitStatusEnum": "telehealth.api.serializers.VISIT_STATUSES",
     },
 }
 

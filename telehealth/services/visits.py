@@ -14,18 +14,15 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ehr import selectors as ehr_selectors
 from ehr.errors import EhrError
 from ehr.models import Role, User
 from scheduling import selectors as scheduling_selectors
-from scheduling.dto import AppointmentRef
 from scheduling.errors import SchedulingError
 from scheduling.services.status import appointment_complete, appointment_patient_arrive, appointment_visit_start
 from telehealth import events
 from telehealth.channels import visit_state_send_on_commit
 from telehealth.dto import VisitDetail
 from telehealth.errors import (
-    AppointmentNotFound,
     AppointmentUnavailable,
     CheckInClosed,
     ConsentRequired,
@@ -37,13 +34,19 @@ from telehealth.errors import (
     VisitNotInProgress,
     VisitNotWaiting,
 )
+from telehealth.intake import intake_questions_for, intake_validate
 from telehealth.models import Visit, VisitStatus
-from telehealth.selectors import is_location_staff, parse_uuid, visit_detail_for
-from telehealth.services.intake import intake_questions_for, intake_validate
+from telehealth.selectors import (
+    CHECK_IN_APPOINTMENT_STATUSES,
+    check_in_window,
+    is_location_staff,
+    own_appointment,
+    parse_uuid,
+    visit_detail_for,
+)
 from telehealth.services.transitions import visit_transition
 
 S = VisitStatus
-CHECK_IN_APPOINTMENT_STATUSES = frozenset({"booked", "arrived"})
 DEVICE_CHECK_KEYS = ("camera", "microphone", "speaker", "turn")
 DEVICE_CHECK_VALUES = frozenset({"pass", "fail", "skipped"})
 SUMMARY_MAX_LENGTH = 4000
@@ -51,25 +54,6 @@ ONE_IN_PROGRESS = "visit_one_in_progress_per_practitioner"
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def check_in_window(appointment: AppointmentRef) -> tuple[dt.datetime, dt.datetime]:
-    """(opens, closes): from ``TELEHEALTH_CHECKIN_OPENS_MINUTES`` before the start until the type's no-show time."""
-    opens = appointment.start - dt.timedelta(minutes=settings.TELEHEALTH_CHECKIN_OPENS_MINUTES)
-    noshow = scheduling_selectors.appointment_noshow_after_minutes(appointment_type_id=appointment.appointment_type_id)
-    closes = appointment.start + dt.timedelta(minutes=noshow if noshow is not None else 15)
-    return opens, closes
-
-
-def own_appointment(*, actor: User, appointment_id: int) -> AppointmentRef:
-    """The actor's own appointment (they are the portal user of its patient), else ``AppointmentNotFound``."""
-    if isinstance(appointment_id, bool) or not isinstance(appointment_id, int):
-        raise AppointmentNotFound()
-    appointment = scheduling_selectors.appointment_get(appointment_id=appointment_id)
-    me = ehr_selectors.patient_ref_for_user(user_id=actor.pk)
-    if appointment is None or me is None or appointment.patient_id != me.id:
-        raise AppointmentNotFound()
-    return appointment
 
 
 def lock_visit(visit_id: object) -> Visit:

@@ -1357,6 +1357,316 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/telehealth/appointments/{appointment_id}/check-in/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The patient's check-in to their own video appointment. */
+        get: operations["telehealth_check_in_info"];
+        put?: never;
+        /** @description The patient's check-in to their own video appointment. */
+        post: operations["telehealth_check_in"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/appointments/{appointment_id}/check-in-link/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Staff of the appointment's clinic create a check-in link (e.g. to send with a reminder). */
+        post: operations["telehealth_check_in_link_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/check-in-links/consume/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Use a signed single-use check-in link: signs its patient in (session cookie) and names the appointment. */
+        post: operations["telehealth_check_in_link_consume"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/colleagues/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Practitioners at my clinics (transfer targets). */
+        get: operations["telehealth_colleagues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/ice-servers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description ICE servers for a visit's participant (STUN, TURN with short-lived credentials). */
+        post: operations["telehealth_ice_servers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/notice/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner's notice to everyone waiting for them. */
+        post: operations["telehealth_notice_set"];
+        /** @description The practitioner's notice to everyone waiting for them. */
+        delete: operations["telehealth_notice_clear"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/presence/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The console's heartbeat (every 20 s): available or away. */
+        post: operations["telehealth_presence"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/quality/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Support (admins): recent visits with each participant's latest call-quality summary. */
+        get: operations["telehealth_quality_overview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/queue/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The console: my queue, my clinics' pool, my notice, presence and current visit. */
+        get: operations["telehealth_queue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One visit as the viewer may see it (patient, practitioner or staff of its clinic). */
+        get: operations["telehealth_visit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/admit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner admits the patient (from their queue, or from the clinic pool). */
+        post: operations["telehealth_visit_admit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/device-check/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The patient records the result of their device and network check. */
+        post: operations["telehealth_visit_device_check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/end/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner ends the visit (the appointment is fulfilled, the encounter closed with its duration). */
+        post: operations["telehealth_visit_end"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/leave/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The patient leaves the waiting room. */
+        post: operations["telehealth_visit_leave"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/messages/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The visit's chat (patient with staff, and in the call). */
+        get: operations["telehealth_visit_messages"];
+        put?: never;
+        /** @description The visit's chat (patient with staff, and in the call). */
+        post: operations["telehealth_visit_message_send"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/quality/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Call-quality summaries: participants report (at most one each per 5 s); admins and the practitioner read. */
+        get: operations["telehealth_visit_quality"];
+        put?: never;
+        /** @description Call-quality summaries: participants report (at most one each per 5 s); admins and the practitioner read. */
+        post: operations["telehealth_visit_quality_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/transfer/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Hand a waiting patient to a colleague at the same clinic. */
+        post: operations["telehealth_visit_transfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/waiting/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The waiting room: place, patients ahead, estimated wait, the doctor's status and notice. */
+        get: operations["telehealth_visit_waiting"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1645,6 +1955,14 @@ export interface components {
         CancelRequest: {
             reason: string;
         };
+        /**
+         * @description * `host` - host
+         *     * `srflx` - srflx
+         *     * `prflx` - prflx
+         *     * `relay` - relay
+         * @enum {string}
+         */
+        CandidateTypeEnum: "host" | "srflx" | "prflx" | "relay";
         CareTeamAddRequest: {
             member_id: number;
             role: components["schemas"]["CareTeamRoleEnum"];
@@ -1681,6 +1999,48 @@ export interface components {
             medications: components["schemas"]["Medication"][];
             latest_observations: components["schemas"]["Observation"][];
         };
+        CheckInAppointment: {
+            id: number;
+            /** Format: date-time */
+            start: string;
+            /** Format: date-time */
+            end: string;
+            practitioner_name: string;
+            type_name: string;
+        };
+        CheckInInfo: {
+            appointment: components["schemas"]["CheckInAppointment"];
+            consent_text: string;
+            questions: components["schemas"]["IntakeQuestion"][];
+            /** Format: uuid */
+            visit_id: string | null;
+            visit_status: string | null;
+            /** Format: date-time */
+            opens_at: string;
+            /** Format: date-time */
+            closes_at: string;
+            can_check_in: boolean;
+        };
+        CheckInLink: {
+            url: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        CheckInRequest: {
+            /** @description Must be true: the patient consents to a video visit. */
+            consent: boolean;
+            /** @description Intake answers keyed by question id (text or true/false). */
+            answers: {
+                [key: string]: unknown;
+            };
+        };
+        ClinicQueue: {
+            mine: components["schemas"]["QueueEntry"][];
+            pool: components["schemas"]["QueueEntry"][];
+            notice: components["schemas"]["Notice"] | null;
+            presence: components["schemas"]["Presence"];
+            current_visit: components["schemas"]["CurrentVisit"] | null;
+        };
         /**
          * @description * `active` - Active
          *     * `inactive` - Inactive
@@ -1688,6 +2048,9 @@ export interface components {
          * @enum {string}
          */
         ClinicalStatusEnum: "active" | "inactive" | "resolved";
+        ColleagueList: {
+            results: components["schemas"]["Person"][];
+        };
         Condition: {
             id: number;
             patient_id: number;
@@ -1721,6 +2084,9 @@ export interface components {
         ConditionList: {
             results: components["schemas"]["Condition"][];
         };
+        ConsumedLink: {
+            appointment_id: number;
+        };
         /**
          * @description * `low` - Low risk
          *     * `high` - High risk
@@ -1731,6 +2097,43 @@ export interface components {
         Csrf: {
             csrfToken: string;
         };
+        CurrentVisit: {
+            /** Format: uuid */
+            visit_id: string;
+            appointment_id: number;
+            patient_name: string;
+            /** Format: date-time */
+            admitted_at: string;
+        };
+        DeviceCheckRequest: {
+            camera: components["schemas"]["DeviceCheckResultEnum"];
+            microphone: components["schemas"]["DeviceCheckResultEnum"];
+            speaker: components["schemas"]["DeviceCheckResultEnum"];
+            turn: components["schemas"]["DeviceCheckResultEnum"];
+        };
+        DeviceCheckResult: {
+            camera?: string;
+            microphone?: string;
+            speaker?: string;
+            turn?: string;
+            /** Format: date-time */
+            checked_at?: string;
+        };
+        /**
+         * @description * `pass` - pass
+         *     * `fail` - fail
+         *     * `skipped` - skipped
+         * @enum {string}
+         */
+        DeviceCheckResultEnum: "pass" | "fail" | "skipped";
+        /**
+         * @description * `in-visit` - in-visit
+         *     * `available` - available
+         *     * `away` - away
+         *     * `offline` - offline
+         * @enum {string}
+         */
+        DoctorStatusEnum: "in-visit" | "available" | "away" | "offline";
         Document: {
             id: number;
             patient_id: number;
@@ -1862,6 +2265,10 @@ export interface components {
          * @enum {string}
          */
         EncounterStatusEnum: "planned" | "in-progress" | "finished" | "cancelled" | "entered-in-error";
+        EndRequest: {
+            summary?: string;
+            audio_only?: boolean;
+        };
         EnteredInErrorRequest: {
             reason: string;
         };
@@ -1995,6 +2402,44 @@ export interface components {
             practitioner_id: number;
             resource_ids?: number[];
         };
+        IceConfig: {
+            iceServers: components["schemas"]["IceServer"][];
+            iceTransportPolicy: components["schemas"]["IceTransportPolicyEnum"];
+            /** Format: date-time */
+            expiresAt: string;
+            ttlSeconds: number;
+        };
+        IceRequest: {
+            /** Format: uuid */
+            visit_id?: string | null;
+        };
+        IceServer: {
+            urls: string[];
+            username?: string;
+            credential?: string;
+        };
+        /**
+         * @description * `all` - all
+         *     * `relay` - relay
+         * @enum {string}
+         */
+        IceTransportPolicyEnum: "all" | "relay";
+        IntakeAnswer: {
+            question: string;
+            answer: unknown;
+        };
+        IntakeQuestion: {
+            id: string;
+            text: string;
+            kind: components["schemas"]["IntakeQuestionKindEnum"];
+            required: boolean;
+        };
+        /**
+         * @description * `text` - text
+         *     * `yesno` - yesno
+         * @enum {string}
+         */
+        IntakeQuestionKindEnum: "text" | "yesno";
         LocationRef: {
             readonly id: number;
             name: string;
@@ -2069,6 +2514,30 @@ export interface components {
             current_version: number;
             record: components["schemas"]["RecordEnum"];
         };
+        Message: {
+            id: number;
+            /** Format: uuid */
+            visit_id: string;
+            kind: components["schemas"]["MessageKindEnum"];
+            body: string;
+            sender_id: number | null;
+            sender_name: string;
+            sender_role: components["schemas"]["SenderRoleEnum"];
+            /** Format: date-time */
+            created_at: string;
+        };
+        MessageBodyRequest: {
+            body: string;
+        };
+        /**
+         * @description * `chat` - chat
+         *     * `notice` - notice
+         * @enum {string}
+         */
+        MessageKindEnum: "chat" | "notice";
+        MessageList: {
+            results: components["schemas"]["Message"][];
+        };
         MyWaitlist: {
             entries: components["schemas"]["WaitlistEntry"][];
             offers: components["schemas"]["WaitlistOffer"][];
@@ -2118,6 +2587,16 @@ export interface components {
          * @enum {string}
          */
         NoteStatusEnum: "draft" | "signed" | "amended";
+        Notice: {
+            body: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        NoticeBodyRequest: {
+            body: string;
+        };
+        /** @enum {unknown} */
+        NullEnum: null;
         Observation: {
             id: number;
             patient_id: number;
@@ -2433,9 +2912,120 @@ export interface components {
             allow_duplicate: boolean;
             reason?: string;
         };
+        Person: {
+            id: number;
+            name: string;
+        };
         PersonRef: {
             id: number;
             display_name: string;
+        };
+        Presence: {
+            status: components["schemas"]["PresenceStatusEnum"];
+            /** Format: date-time */
+            last_seen_at: string | null;
+        };
+        PresenceBeatRequest: {
+            status?: components["schemas"]["PresenceBeatStatusEnum"];
+        };
+        /**
+         * @description * `available` - available
+         *     * `away` - away
+         * @enum {string}
+         */
+        PresenceBeatStatusEnum: "available" | "away";
+        /**
+         * @description * `available` - available
+         *     * `away` - away
+         *     * `offline` - offline
+         * @enum {string}
+         */
+        PresenceStatusEnum: "available" | "away" | "offline";
+        QualityBodyRequest: {
+            stats: components["schemas"]["QualityStatsRequest"];
+        };
+        QualityOverview: {
+            results: components["schemas"]["VisitQualitySummary"][];
+        };
+        QualityReport: {
+            id: number;
+            /** Format: uuid */
+            visit_id: string;
+            user_id: number;
+            user_name: string;
+            role: components["schemas"]["QualityReportRoleEnum"];
+            /** Format: date-time */
+            created_at: string;
+            stats: components["schemas"]["QualityStats"];
+        };
+        QualityReportList: {
+            results: components["schemas"]["QualityReport"][];
+        };
+        /**
+         * @description * `patient` - patient
+         *     * `practitioner` - practitioner
+         * @enum {string}
+         */
+        QualityReportRoleEnum: "patient" | "practitioner";
+        QualityStats: {
+            /** Format: double */
+            rtt_ms?: number | null;
+            /** Format: double */
+            jitter_ms?: number | null;
+            /** Format: double */
+            packet_loss_pct?: number | null;
+            /** Format: double */
+            bitrate_in_kbps?: number | null;
+            /** Format: double */
+            bitrate_out_kbps?: number | null;
+            frames_decoded?: number | null;
+            /** Format: double */
+            frames_per_second?: number | null;
+            frame_width?: number | null;
+            frame_height?: number | null;
+            local_candidate_type?: (components["schemas"]["CandidateTypeEnum"] | components["schemas"]["NullEnum"]) | null;
+            remote_candidate_type?: (components["schemas"]["CandidateTypeEnum"] | components["schemas"]["NullEnum"]) | null;
+            relay?: boolean | null;
+            audio_only?: boolean | null;
+        };
+        QualityStatsRequest: {
+            /** Format: double */
+            rtt_ms?: number | null;
+            /** Format: double */
+            jitter_ms?: number | null;
+            /** Format: double */
+            packet_loss_pct?: number | null;
+            /** Format: double */
+            bitrate_in_kbps?: number | null;
+            /** Format: double */
+            bitrate_out_kbps?: number | null;
+            frames_decoded?: number | null;
+            /** Format: double */
+            frames_per_second?: number | null;
+            frame_width?: number | null;
+            frame_height?: number | null;
+            local_candidate_type?: (components["schemas"]["CandidateTypeEnum"] | components["schemas"]["NullEnum"]) | null;
+            remote_candidate_type?: (components["schemas"]["CandidateTypeEnum"] | components["schemas"]["NullEnum"]) | null;
+            relay?: boolean | null;
+            audio_only?: boolean | null;
+        };
+        QueueEntry: {
+            /** Format: uuid */
+            visit_id: string;
+            appointment_id: number;
+            patient_name: string;
+            /** Format: date-time */
+            appointment_start: string;
+            /** Format: date-time */
+            checked_in_at: string;
+            waiting_seconds: number;
+            ready: boolean;
+            device_check: components["schemas"]["DeviceCheckResult"];
+            intake: components["schemas"]["IntakeAnswer"][];
+            connected: boolean;
+            position: number;
+            practitioner_id: number;
+            practitioner_name: string;
         };
         ReasonRequest: {
             reason: string;
@@ -2506,6 +3096,14 @@ export interface components {
         ScheduleList: {
             results: components["schemas"]["Schedule"][];
         };
+        /**
+         * @description * `patient` - patient
+         *     * `practitioner` - practitioner
+         *     * `staff` - staff
+         *     * `system` - system
+         * @enum {string}
+         */
+        SenderRoleEnum: "patient" | "practitioner" | "staff" | "system";
         Series: {
             id: number;
             patient_id: number;
@@ -2573,6 +3171,12 @@ export interface components {
             last_seq: number;
             events: components["schemas"]["StreamEvent"][];
         };
+        TokenRequest: {
+            token: string;
+        };
+        TransferRequest: {
+            practitioner_id: number;
+        };
         TransitionError: {
             code: string;
             detail: string;
@@ -2616,6 +3220,73 @@ export interface components {
             code: string;
             detail: string;
             current_version: number;
+        };
+        VisitDetail: {
+            /** Format: uuid */
+            id: string;
+            appointment_id: number;
+            status: components["schemas"]["VisitStatusEnum"];
+            practitioner: components["schemas"]["Person"];
+            patient_name: string;
+            /** Format: date-time */
+            checked_in_at: string;
+            /** Format: date-time */
+            admitted_at: string | null;
+            /** Format: date-time */
+            ended_at: string | null;
+            duration_seconds: number | null;
+            ready: boolean;
+            device_check: components["schemas"]["DeviceCheckResult"];
+            summary: string;
+            audio_only: boolean;
+            version: number;
+            role: components["schemas"]["VisitDetailRoleEnum"];
+            /** @description Staff and practitioner only. */
+            patient_id?: number;
+            /** @description Staff and practitioner only. */
+            encounter_id?: number | null;
+            /** @description Staff and practitioner only. */
+            intake?: components["schemas"]["IntakeAnswer"][];
+        };
+        /**
+         * @description * `patient` - patient
+         *     * `practitioner` - practitioner
+         *     * `staff` - staff
+         * @enum {string}
+         */
+        VisitDetailRoleEnum: "patient" | "practitioner" | "staff";
+        VisitQualitySummary: {
+            /** Format: uuid */
+            visit_id: string;
+            appointment_id: number;
+            status: string;
+            practitioner_name: string;
+            /** Format: date-time */
+            admitted_at: string | null;
+            /** Format: date-time */
+            ended_at: string | null;
+            duration_seconds: number | null;
+            reports: components["schemas"]["QualityReport"][];
+        };
+        /**
+         * @description * `waiting` - waiting
+         *     * `in-progress` - in-progress
+         *     * `finished` - finished
+         *     * `left` - left
+         * @enum {string}
+         */
+        VisitStatusEnum: "waiting" | "in-progress" | "finished" | "left";
+        WaitingInfo: {
+            /** Format: uuid */
+            visit_id: string;
+            status: components["schemas"]["VisitStatusEnum"];
+            position: number | null;
+            ahead: number | null;
+            estimated_wait_minutes: number | null;
+            doctor_name: string;
+            doctor_status: components["schemas"]["DoctorStatusEnum"];
+            notice: components["schemas"]["Notice"] | null;
+            ready: boolean;
         };
         WaitlistEntry: {
             id: number;
@@ -7977,6 +8648,1259 @@ export interface operations {
                 content?: never;
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_check_in_info: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckInInfo"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_check_in: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_check_in_link_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckInLink"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_check_in_link_consume: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsumedLink"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_colleagues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ColleagueList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_ice_servers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["IceRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IceConfig"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_notice_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NoticeBodyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notice"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_notice_clear: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cleared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_presence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PresenceBeatRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Presence"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_quality_overview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityOverview"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_queue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClinicQueue"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_admit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_device_check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceCheckRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_end: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EndRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_leave: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_messages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_message_send: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageBodyRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_quality: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReportList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_quality_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QualityBodyRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_transfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitDetail"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_waiting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitingInfo"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
