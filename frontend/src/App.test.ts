@@ -145,7 +145,7 @@ describe("shell and routing", () => {
     await open("/");
     expect(heading()).toBe("My clinic");
     const nav = navigation("Main");
-    expect([...nav.querySelectorAll("a")].map(text)).toEqual(["My clinic", "Billing", "Patients"]);
+    expect([...nav.querySelectorAll("a")].map(text)).toEqual(["My clinic", "Billing", "Patients", "Virtual clinic"]);
     expect(text(document.querySelector('[data-testid="signed-in-user"]'))).toBe("Dr Meredith Grey, Practitioner");
     expect(queryButton("Sign out")).toBeTruthy();
   });

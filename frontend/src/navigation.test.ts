@@ -58,6 +58,7 @@ describe("navigation table", () => {
     expect(navItemsFor(["nurse"])).toEqual([
       { name: "clinicHome", path: "/clinic", label: "My clinic" },
       { name: "patients", path: "/patients", label: "Patients" },
+      { name: "virtualClinic", path: "/clinic/virtual", label: "Virtual clinic" },
       { name: "scheduleBoard", path: "/schedule/board", label: "Live board" },
     ]);
     for (const [role, home] of [
@@ -78,6 +79,7 @@ describe("navigation table", () => {
       "/admin-console/audit",
       "/admin-console/status",
       "/admin-console/break-glass",
+      "/admin-console/visit-quality",
     ]);
   });
 
@@ -86,6 +88,7 @@ describe("navigation table", () => {
       "My clinic",
       "Billing",
       "Patients",
+      "Virtual clinic",
       "Live board",
     ]);
     expect(navItemsFor(["billing", "scheduler"]).map((i) => i.label)).toEqual([

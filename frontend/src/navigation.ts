@@ -53,6 +53,23 @@ export const PAGES = {
   patientNew: { path: "/patients/new", title: "Register a patient", roles: STAFF_ROLES, inNav: false },
   // The page sets the document title to the patient's name once the record is loaded.
   patientDetail: { path: "/patients/:id(\\d+)", title: "Patient", roles: STAFF_ROLES, inNav: false },
+  virtualClinic: { path: "/clinic/virtual", title: "Virtual clinic", roles: ["practitioner", "nurse"], inNav: true },
+  // Telehealth (issue 5). Paths hold ids only: never a name or anything else about the patient.
+  visitCheckIn: {
+    path: "/visits/check-in/:appointmentId(\\d+)",
+    title: "Check in for your video visit",
+    roles: ["patient"],
+    inNav: false,
+  },
+  visitWaiting: { path: "/visits/:visitId/waiting", title: "Waiting room", roles: ["patient"], inNav: false },
+  visitSummary: {
+    path: "/visits/:visitId/summary",
+    title: "Visit summary",
+    roles: ["patient", "practitioner", "nurse"],
+    inNav: false,
+  },
+  // The page sets the document title to "Video visit" for both sides.
+  videoVisit: { path: "/visits/:visitId", title: "Video visit", roles: ["patient", "practitioner", "nurse"], inNav: false },
   scheduleBoard: { path: "/schedule/board", title: "Live board", roles: ["scheduler", "admin", "nurse"], inNav: true },
   schedulerCalendar: { path: "/schedule/calendar", title: "Calendar", roles: ["scheduler", "admin"], inNav: true },
   schedulerAvailability: { path: "/schedule/availability", title: "Availability", roles: ["scheduler", "admin"], inNav: true },
@@ -60,6 +77,7 @@ export const PAGES = {
   adminAudit: { path: "/admin-console/audit", title: "Audit log", roles: ["admin"], inNav: true },
   adminStatus: { path: "/admin-console/status", title: "System status", roles: ["admin"], inNav: true },
   adminBreakGlass: { path: "/admin-console/break-glass", title: "Emergency access", roles: ["admin"], inNav: true },
+  visitQuality: { path: "/admin-console/visit-quality", title: "Call quality", roles: ["admin"], inNav: true },
 } as const satisfies Record<string, PageEntry>;
 
 export type PageName = keyof typeof PAGES;

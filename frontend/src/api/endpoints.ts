@@ -11,9 +11,14 @@ import type {
   BreakGlassGrant,
   BreakGlassOutcome,
   BreakGlassReviewStatus,
+  CallQualityStats,
   ChartSummary,
+  CheckInInfo,
+  CheckInRequest,
+  Colleague,
   Condition,
   ConditionCreateRequest,
+  DeviceCheckResult,
   DocumentList,
   DuplicateCandidate,
   Encounter,
@@ -23,6 +28,7 @@ import type {
   Health,
   Hold,
   HoldRequest,
+  IceConfig,
   LoginRequest,
   Me,
   Medication,
@@ -43,10 +49,17 @@ import type {
   PatientSearchResult,
   PatientUpdateRequest,
   PatientWriteRequest,
+  PresenceStatus,
+  QualityList,
+  QueueView,
   RecordHistory,
   RescheduleRequest,
   ScheduleList,
   UserRow,
+  VisitDetail,
+  VisitMessage,
+  VisitMessageList,
+  WaitingInfo,
   WaitlistEntry,
   WaitlistJoinRequest,
 } from "./types";
@@ -306,3 +319,62 @@ export const scheduling = {
   offerDecline: (offerId: string) =>
     api.post<void>(`${SCHEDULING}/waitlist/offers/${encodeURIComponent(offerId)}/decline/`),
 };
+
+const TELEHEALTH = "/api/v1/telehealth";
+
+/** A visit id (uuid) in a path: visit ids come from the API, but never trust them into a URL unescaped. */
+function visitPath(visitId: string, rest = ""): string {
+  return `${TELEHEALTH}/visits/${encodeURIComponent(visitId)}/${rest}`;
+}
+
+/**
+ * Telehealth (docs/telehealth.md): check-in, the waiting room, the clinician's virtual clinic, video visits.
+ * Errors carry {code, detail, fields?}; URLs hold ids only (never names or answers).
+ */
+export const telehealth = {
+  /** Patient: what the check-in of an appointment needs (consent text, intake questions, window, visit if any). */
+  checkInInfo: (appointmentId: number, signal?: AbortSignal) =>
+    api.get<CheckInInfo>(`${TELEHEALTH}/appointments/${appointmentId}/check-in/`, { signal }),
+  /** Patient: 201 (new) / 200 (already waiting: answers updated); 409 outside the window; 400 without consent. */
+  checkIn: (appointmentId: number, body: CheckInRequest) =>
+    api.post<VisitDetail>(`${TELEHEALTH}/appointments/${appointmentId}/check-in/`, body),
+  /** Public: trades a signed single-use link for a session of the appointment's patient. */
+  consumeLink: (token: string) =>
+    api.post<{ appointment_id: number }>(`${TELEHEALTH}/check-in-links/consume/`, { token }),
+  /** Staff: a check-in link for an appointment (e.g. to send by SMS). */
+  createLink: (appointmentId: number) =>
+    api.post<{ url: string; expires_at: string }>(`${TELEHEALTH}/appointments/${appointmentId}/check-in-link/`),
+  /** Short-lived STUN/TURN configuration for a visit (or for the device check). */
+  iceServers: (visitId: string | null) =>
+    api.post<IceConfig>(`${TELEHEALTH}/ice-servers/`, visitId ? { visit_id: visitId } : {}),
+  visit: (visitId: string, signal?: AbortSignal) => api.get<VisitDetail>(visitPath(visitId), { signal }),
+  deviceCheck: (visitId: string, result: DeviceCheckResult) =>
+    api.post<VisitDetail>(visitPath(visitId, "device-check/"), result),
+  waiting: (visitId: string, signal?: AbortSignal) => api.get<WaitingInfo>(visitPath(visitId, "waiting/"), { signal }),
+  leave: (visitId: string) => api.post<VisitDetail | undefined>(visitPath(visitId, "leave/")),
+  admit: (visitId: string) => api.post<VisitDetail>(visitPath(visitId, "admit/")),
+  transfer: (visitId: string, practitionerId: number) =>
+    api.post<VisitDetail>(visitPath(visitId, "transfer/"), { practitioner_id: practitionerId }),
+  end: (visitId: string, body: { summary?: string; audio_only?: boolean }) =>
+    api.post<VisitDetail>(visitPath(visitId, "end/"), body),
+  messages: (visitId: string, signal?: AbortSignal) =>
+    api.get<VisitMessageList | VisitMessage[]>(visitPath(visitId, "messages/"), { signal }),
+  sendMessage: (visitId: string, body: string) => api.post<VisitMessage>(visitPath(visitId, "messages/"), { body }),
+  /** At most one accepted per user per 5 s (429 otherwise). */
+  reportQuality: (visitId: string, stats: CallQualityStats) =>
+    api.post<unknown>(visitPath(visitId, "quality/"), { stats }),
+  /** Practitioner/nurse: my queue, the clinic pool, my notice and presence, my visit in progress. */
+  queue: (signal?: AbortSignal) => api.get<QueueView>(`${TELEHEALTH}/queue/`, { signal }),
+  presence: (status: PresenceStatus) => api.post<unknown>(`${TELEHEALTH}/presence/`, { status }),
+  setNotice: (body: string) => api.post<unknown>(`${TELEHEALTH}/notice/`, { body }),
+  clearNotice: () => request<void>("DELETE", `${TELEHEALTH}/notice/`),
+  colleagues: (signal?: AbortSignal) => api.get<{ results: Colleague[] } | Colleague[]>(`${TELEHEALTH}/colleagues/`, { signal }),
+  /** Admin: recent visits with the latest quality summary of each participant. */
+  qualityList: (signal?: AbortSignal) => api.get<QualityList | QualityList["results"]>(`${TELEHEALTH}/quality/`, { signal }),
+};
+
+/** A list answer as an array, whether the API wraps it in {results} or not. */
+export function resultsOf<T>(answer: { results: T[] } | T[] | null | undefined): T[] {
+  if (!answer) return [];
+  return Array.isArray(answer) ? answer : answer.results;
+}

@@ -59,6 +59,11 @@ export const routes: RouteRecordRaw[] = [
       pageRoute("patients", () => import("../pages/PatientsPage.vue")),
       pageRoute("patientNew", () => import("../pages/PatientRegisterPage.vue")),
       pageRoute("patientDetail", () => import("../pages/PatientDetailPage.vue")),
+      pageRoute("virtualClinic", () => import("../pages/VirtualClinicPage.vue")),
+      pageRoute("visitCheckIn", () => import("../pages/VisitCheckInPage.vue")),
+      pageRoute("visitWaiting", () => import("../pages/VisitWaitingRoomPage.vue")),
+      pageRoute("visitSummary", () => import("../pages/VisitSummaryPage.vue")),
+      pageRoute("videoVisit", () => import("../pages/VideoVisitPage.vue")),
       pageRoute("scheduleBoard", () => import("../pages/SchedulerBoardPage.vue")),
       pageRoute("schedulerCalendar", () => import("../pages/SchedulerCalendarPage.vue")),
       pageRoute("schedulerAvailability", () => import("../pages/AvailabilityPage.vue")),
@@ -66,7 +71,15 @@ export const routes: RouteRecordRaw[] = [
       pageRoute("adminAudit", () => import("../pages/AdminAuditPage.vue")),
       pageRoute("adminStatus", () => import("../pages/SystemStatusPage.vue")),
       pageRoute("adminBreakGlass", () => import("../pages/AdminBreakGlassPage.vue")),
+      pageRoute("visitQuality", () => import("../pages/VisitQualityPage.vue")),
     ],
+  },
+  {
+    // A signed single-use check-in link (from a reminder): consumed at once, then replaced by the check-in page.
+    path: "/check-in/link/:token",
+    name: "checkInLink",
+    component: () => import("../pages/CheckInLinkPage.vue"),
+    meta: { public: true, title: "Check in" },
   },
   {
     path: "/:pathMatch(.*)*",
