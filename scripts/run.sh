@@ -11,6 +11,7 @@ trap '.venv/bin/python scripts/services.py stop' EXIT
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
 .venv/bin/python manage.py seed_demo_scheduling
+.venv/bin/python manage.py seed_demo_telehealth
 
 cat <<MSG
 

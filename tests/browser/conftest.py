@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from ehr.services.demo import demo_seed
 from scheduling.services.demo import demo_seed_scheduling
+from telehealth.services.demo import demo_seed_telehealth
 from tests.support.servers import ROOT, Daphne, Turn
 
 CHROMIUM = "/usr/bin/chromium"
@@ -83,6 +84,7 @@ def demo_data(browser_database, django_db_blocker) -> None:  # type: ignore[no-u
     with django_db_blocker.unblock():
         off_loop(lambda: demo_seed(password=DEMO_PASSWORD))
         off_loop(demo_seed_scheduling)
+        off_loop(demo_seed_telehealth)
 
 
 @pytest.fixture(scope="session")
