@@ -14,8 +14,10 @@ import type {
   CallQualityStats,
   ChartSummary,
   CheckInInfo,
+  CheckInLink,
   CheckInRequest,
-  Colleague,
+  ColleagueList,
+  ConsumedLink,
   Condition,
   ConditionCreateRequest,
   DeviceCheckResult,
@@ -340,10 +342,10 @@ export const telehealth = {
     api.post<VisitDetail>(`${TELEHEALTH}/appointments/${appointmentId}/check-in/`, body),
   /** Public: trades a signed single-use link for a session of the appointment's patient. */
   consumeLink: (token: string) =>
-    api.post<{ appointment_id: number }>(`${TELEHEALTH}/check-in-links/consume/`, { token }),
+    api.post<ConsumedLink>(`${TELEHEALTH}/check-in-links/consume/`, { token }),
   /** Staff: a check-in link for an appointment (e.g. to send by SMS). */
   createLink: (appointmentId: number) =>
-    api.post<{ url: string; expires_at: string }>(`${TELEHEALTH}/appointments/${appointmentId}/check-in-link/`),
+    api.post<CheckInLink>(`${TELEHEALTH}/appointments/${appointmentId}/check-in-link/`),
   /** Short-lived STUN/TURN configuration for a visit (or for the device check). */
   iceServers: (visitId: string | null) =>
     api.post<IceConfig>(`${TELEHEALTH}/ice-servers/`, visitId ? { visit_id: visitId } : {}),
@@ -351,14 +353,14 @@ export const telehealth = {
   deviceCheck: (visitId: string, result: DeviceCheckResult) =>
     api.post<VisitDetail>(visitPath(visitId, "device-check/"), result),
   waiting: (visitId: string, signal?: AbortSignal) => api.get<WaitingInfo>(visitPath(visitId, "waiting/"), { signal }),
-  leave: (visitId: string) => api.post<VisitDetail | undefined>(visitPath(visitId, "leave/")),
+  leave: (visitId: string) => api.post<unknown>(visitPath(visitId, "leave/")),
   admit: (visitId: string) => api.post<VisitDetail>(visitPath(visitId, "admit/")),
   transfer: (visitId: string, practitionerId: number) =>
     api.post<VisitDetail>(visitPath(visitId, "transfer/"), { practitioner_id: practitionerId }),
   end: (visitId: string, body: { summary?: string; audio_only?: boolean }) =>
     api.post<VisitDetail>(visitPath(visitId, "end/"), body),
   messages: (visitId: string, signal?: AbortSignal) =>
-    api.get<VisitMessageList | VisitMessage[]>(visitPath(visitId, "messages/"), { signal }),
+    api.get<VisitMessageList>(visitPath(visitId, "messages/"), { signal }),
   sendMessage: (visitId: string, body: string) => api.post<VisitMessage>(visitPath(visitId, "messages/"), { body }),
   /** At most one accepted per user per 5 s (429 otherwise). */
   reportQuality: (visitId: string, stats: CallQualityStats) =>
@@ -368,13 +370,7 @@ export const telehealth = {
   presence: (status: PresenceStatus) => api.post<unknown>(`${TELEHEALTH}/presence/`, { status }),
   setNotice: (body: string) => api.post<unknown>(`${TELEHEALTH}/notice/`, { body }),
   clearNotice: () => request<void>("DELETE", `${TELEHEALTH}/notice/`),
-  colleagues: (signal?: AbortSignal) => api.get<{ results: Colleague[] } | Colleague[]>(`${TELEHEALTH}/colleagues/`, { signal }),
+  colleagues: (signal?: AbortSignal) => api.get<ColleagueList>(`${TELEHEALTH}/colleagues/`, { signal }),
   /** Admin: recent visits with the latest quality summary of each participant. */
-  qualityList: (signal?: AbortSignal) => api.get<QualityList | QualityList["results"]>(`${TELEHEALTH}/quality/`, { signal }),
+  qualityList: (signal?: AbortSignal) => api.get<QualityList>(`${TELEHEALTH}/quality/`, { signal }),
 };
-
-/** A list answer as an array, whether the API wraps it in {results} or not. */
-export function resultsOf<T>(answer: { results: T[] } | T[] | null | undefined): T[] {
-  if (!answer) return [];
-  return Array.isArray(answer) ? answer : answer.results;
-}

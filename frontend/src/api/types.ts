@@ -117,176 +117,39 @@ export type SeriesBookRequest = Schemas["SeriesBookRequest"];
 export type SeriesCancelRequest = Schemas["SeriesCancelRequest"];
 
 // Telehealth (issue 5, /api/v1/telehealth/): check-in, device check, the waiting room, the clinician's queue, visits,
-// chat, ICE servers and call quality. Written by hand from the telehealth contract until the generated schema has
-// these paths; then each becomes `Schemas["…"]` like the rest, and nothing else in the app changes.
-export type VisitStatus = "waiting" | "in-progress" | "finished" | "left";
-export type VisitRole = "patient" | "practitioner" | "staff";
-export type DeviceCheckOutcome = "pass" | "fail" | "skipped";
-export type DoctorStatus = "in-visit" | "available" | "away" | "offline";
-export type PresenceStatus = "available" | "away";
-
-export interface DeviceCheckResult {
-  camera: DeviceCheckOutcome;
-  microphone: DeviceCheckOutcome;
-  speaker: DeviceCheckOutcome;
-  turn: DeviceCheckOutcome;
-}
-
-export interface IntakeQuestion {
-  id: string;
-  text: string;
-  kind: "text" | "yesno";
-  required: boolean;
-}
-
-export interface IntakeAnswer {
-  question: string;
-  answer: string;
-}
-
-export interface CheckInInfo {
-  appointment: { id: number; start: string; end: string; practitioner_name: string; type_name: string };
-  consent_text: string;
-  questions: IntakeQuestion[];
-  visit_id: string | null;
-  opens_at: string;
-  closes_at: string;
-  can_check_in: boolean;
-}
-
-export interface CheckInRequest {
-  consent: boolean;
-  answers: Record<string, string>;
-}
-
-export interface VisitDetail {
-  id: string;
-  appointment_id: number;
-  status: VisitStatus;
-  practitioner: { id: number; name: string };
-  patient_name: string;
-  checked_in_at: string | null;
-  admitted_at: string | null;
-  ended_at: string | null;
-  duration_seconds: number | null;
-  ready: boolean;
-  device_check: Partial<DeviceCheckResult>;
-  summary: string;
-  version: number;
-  role: VisitRole;
-  /** Staff only. */
-  encounter_id?: number | null;
-  /** Staff only. */
-  patient_id?: number | null;
-  /** Staff only. */
-  intake?: IntakeAnswer[];
-}
-
-export interface WaitingInfo {
-  visit_id: string;
-  status: VisitStatus;
-  position: number | null;
-  ahead: number | null;
-  estimated_wait_minutes: number | null;
-  doctor_name: string;
-  doctor_status: DoctorStatus;
-  notice: string | null;
-  ready: boolean;
-}
-
-export interface VisitMessage {
-  id: number;
-  kind: "chat" | "notice";
-  body: string;
-  sender_name: string;
-  sender_role: string;
-  created_at: string;
-}
-
-export interface VisitMessageList {
-  results: VisitMessage[];
-}
-
-export interface QueueEntry {
-  visit_id: string;
-  appointment_id: number;
-  patient_name: string;
-  appointment_start: string;
-  checked_in_at: string;
-  waiting_seconds: number;
-  ready: boolean;
-  device_check: Partial<DeviceCheckResult>;
-  intake: IntakeAnswer[];
-  connected: boolean;
-  position: number;
-  practitioner_name: string;
-}
-
-export interface ClinicianNotice {
-  body: string;
-  created_at: string;
-}
-
-export interface QueueView {
-  mine: QueueEntry[];
-  pool: QueueEntry[];
-  notice: ClinicianNotice | string | null;
-  presence: PresenceStatus | { status: PresenceStatus; last_seen_at?: string | null } | null;
-  current_visit: { visit_id: string; patient_name?: string } | string | null;
-}
-
-export interface Colleague {
-  id: number;
-  name: string;
-}
-
-export interface IceServer {
-  urls: string | string[];
-  username?: string;
-  credential?: string;
-}
-
-export interface IceConfig {
-  iceServers: IceServer[];
-  iceTransportPolicy: "all" | "relay";
-  expiresAt: string;
-  ttlSeconds: number;
-}
-
-/** One call-quality sample, as the browsers report it every 5 s (POST visits/{id}/quality/). */
-export interface CallQualityStats {
-  rtt_ms: number | null;
-  jitter_ms: number | null;
-  packet_loss_pct: number | null;
-  bitrate_in_kbps: number | null;
-  bitrate_out_kbps: number | null;
-  frames_decoded: number;
-  frames_per_second: number | null;
-  frame_width: number | null;
-  frame_height: number | null;
-  local_candidate_type: string | null;
-  remote_candidate_type: string | null;
-  relay: boolean;
-  audio_only: boolean;
-}
-
-export interface QualityParticipant {
-  role: string;
-  user_name?: string;
-  created_at: string;
-  stats: Partial<CallQualityStats>;
-}
-
-export interface QualityVisitRow {
-  visit_id: string;
-  status?: VisitStatus;
-  practitioner_name?: string;
-  admitted_at?: string | null;
-  ended_at?: string | null;
-  duration_seconds?: number | null;
-  participants: QualityParticipant[];
-}
-
-export interface QualityList {
-  results: QualityVisitRow[];
-}
+// chat, ICE servers and call quality.
+export type VisitStatus = Schemas["VisitStatusEnum"];
+export type VisitRole = Schemas["VisitDetailRoleEnum"];
+export type DeviceCheckOutcome = Schemas["DeviceCheckResultEnum"];
+export type DoctorStatus = Schemas["DoctorStatusEnum"];
+/** What a clinician may set (the queue's presence may also say "offline"). */
+export type PresenceStatus = Schemas["PresenceBeatStatusEnum"];
+/** The device check as the browser sends it. */
+export type DeviceCheckResult = Schemas["DeviceCheckRequest"];
+/** The device check as a visit or queue entry shows it (absent keys: not run). */
+export type DeviceCheckRecord = Schemas["DeviceCheckResult"];
+export type IntakeQuestion = Schemas["IntakeQuestion"];
+/** `answer` is text, or true/false for a yes/no question. */
+export type IntakeAnswer = Schemas["IntakeAnswer"];
+export type CheckInInfo = Schemas["CheckInInfo"];
+export type CheckInRequest = Schemas["CheckInRequest"];
+export type CheckInLink = Schemas["CheckInLink"];
+export type ConsumedLink = Schemas["ConsumedLink"];
+export type VisitDetail = Schemas["VisitDetail"];
+export type WaitingInfo = Schemas["WaitingInfo"];
+export type VisitMessage = Schemas["Message"];
+export type VisitMessageList = Schemas["MessageList"];
+export type QueueEntry = Schemas["QueueEntry"];
+export type ClinicianNotice = Schemas["Notice"];
+export type QueueView = Schemas["ClinicQueue"];
+export type Colleague = Schemas["Person"];
+export type ColleagueList = Schemas["ColleagueList"];
+export type IceServer = Schemas["IceServer"];
+export type IceConfig = Schemas["IceConfig"];
+export type CandidateType = Schemas["CandidateTypeEnum"];
+/** One call-quality sample as the browser builds it: every member present (null when not measured). */
+export type CallQualityStats = Required<Schemas["QualityStatsRequest"]>;
+export type QualityReport = Schemas["QualityReport"];
+/** A recent visit with the latest report of each participant (GET quality/). */
+export type QualityVisitRow = Schemas["VisitQualitySummary"];
+export type QualityList = Schemas["QualityOverview"];

@@ -632,7 +632,7 @@ export function useVisitCall(options: VisitCallOptions) {
     const { summary, counters } = summarizeStats(reportLike, at, lastCounters, audioOnly.value);
     lastCounters = counters;
     stats.value = summary;
-    if (summary.frames_decoded > 0) videoSeen.value = true;
+    if ((summary.frames_decoded ?? 0) > 0) videoSeen.value = true;
     if (at - lastReportAt >= reportIntervalMs) {
       lastReportAt = at;
       report(options.visitId, summary).catch(() => undefined);

@@ -3,7 +3,7 @@
  * reports to the API (POST visits/{id}/quality/). Bitrates and packet loss are measured since the previous sample;
  * the first sample's loss is cumulative and its bitrates are null.
  */
-import type { CallQualityStats } from "../api/types";
+import type { CallQualityStats, CandidateType } from "../api/types";
 
 type Stat = Record<string, unknown>;
 
@@ -31,8 +31,10 @@ function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-function str(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
+const CANDIDATE_TYPES = new Set<string>(["host", "srflx", "prflx", "relay"]);
+
+function candidateType(value: unknown): CandidateType | null {
+  return typeof value === "string" && CANDIDATE_TYPES.has(value) ? (value as CandidateType) : null;
 }
 
 function round(value: number | null, digits = 0): number | null {
@@ -95,8 +97,8 @@ export function summarizeStats(
   const pair = selectedPair(report);
   const local = pair ? report.get(String(pair.localCandidateId)) : undefined;
   const remote = pair ? report.get(String(pair.remoteCandidateId)) : undefined;
-  const localType = str(local?.candidateType);
-  const remoteType = str(remote?.candidateType);
+  const localType = candidateType(local?.candidateType);
+  const remoteType = candidateType(remote?.candidateType);
   const rttSeconds = num(pair?.currentRoundTripTime) ?? remoteRtt;
 
   const seconds = previous ? (at - previous.at) / 1000 : 0;

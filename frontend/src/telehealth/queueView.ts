@@ -1,18 +1,20 @@
-/** Reading the virtual clinic's queue answer: its notice, presence and current visit come in a few shapes. */
+/** Reading the virtual clinic's queue answer. */
 import type { ClinicianNotice, PresenceStatus, QueueView } from "../api/types";
 
-export function noticeTextOf(notice: ClinicianNotice | string | null): string {
-  if (!notice) return "";
-  return typeof notice === "string" ? notice : notice.body;
+export function noticeTextOf(notice: ClinicianNotice | null | undefined): string {
+  return notice?.body ?? "";
 }
 
+/** The clinician's chosen status (an "offline" presence means no heartbeat yet: they are about to be available). */
 export function presenceOf(presence: QueueView["presence"]): PresenceStatus | null {
-  if (!presence) return null;
-  const status = typeof presence === "string" ? presence : presence.status;
+  const status = presence?.status;
   return status === "available" || status === "away" ? status : null;
 }
 
-export function currentVisitOf(current: QueueView["current_visit"]): { visit_id: string; patient_name?: string } | null {
-  if (!current) return null;
-  return typeof current === "string" ? { visit_id: current } : current;
+/** An intake answer for people: yes/no answers are booleans in the API. */
+export function answerText(answer: unknown): string {
+  if (answer === true) return "Yes";
+  if (answer === false) return "No";
+  if (answer === null || answer === undefined || answer === "") return "—";
+  return String(answer);
 }
