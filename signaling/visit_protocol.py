@@ -54,6 +54,9 @@ CLOSE_CODES: Final = {
     CLOSE_RATE_LIMITED: f"more than {RATE_PER_S:g} frames/s beyond a burst of {BURST}",
 }
 
+# The participant ids of a 1:1 visit (telehealth's SignalingGrant.participant_id): frames are relayed to the others.
+PARTICIPANT_IDS: Final = frozenset({"patient", "practitioner"})
+
 STATUS_IN_PROGRESS: Final = "in-progress"
 STATUS_FINISHED: Final = "finished"
 

@@ -92,6 +92,9 @@ class VisitSignalingConsumer(AsyncWebsocketConsumer):
             await self._refuse(vp.CLOSE_VISIT_ENDED)
             return
         self.grant, self.status = grant, grant.status
+        # The inbox: relayed frames for this participant. Joined before the announcement below, so a peer that
+        # learns of this socket can already reach it.
+        await self.channel_layer.group_add(self._inbox(grant.participant_id), self.channel_name)
         await self.accept()
         if grant.role == "patient":
             await self._mark_present(True)  # before welcome: once welcomed, the queue shows the patient connected
@@ -104,9 +107,11 @@ class VisitSignalingConsumer(AsyncWebsocketConsumer):
         logger.info("visit socket open: visit=%s participant=%s", grant.visit_id, grant.participant_id)
 
     async def disconnect(self, code: int) -> None:
+        grant = self.grant
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        grant = self.grant
+            if grant is not None:
+                await self.channel_layer.group_discard(self._inbox(grant.participant_id), self.channel_name)
         if grant is None:
             return
         self.grant = None
@@ -147,14 +152,15 @@ class VisitSignalingConsumer(AsyncWebsocketConsumer):
         if frame.kind == "signal" and not vp.signal_allowed(self.status):
             await self.send_json(vp.not_admitted_frame())
             return
-        await self.channel_layer.group_send(
-            self.group,
-            {
-                "type": RELAY,
-                "sender": self.channel_name,
-                "text": vp.relayed_text(frame.relay, sender=grant.participant_id),
-            },
-        )
+        message = {
+            "type": RELAY,
+            "sender": self.channel_name,
+            "text": vp.relayed_text(frame.relay, sender=grant.participant_id),
+        }
+        # To the other participants' inboxes, not the visit group: the visit group would also deliver every frame
+        # to this socket's own daphne only to be skipped there (a Redis delivery and a dispatch per frame).
+        for participant_id in (self.peers.keys() | vp.PARTICIPANT_IDS) - {grant.participant_id}:
+            await self.channel_layer.group_send(self._inbox(participant_id), message)
 
     # --- channel-layer messages -----------------------------------------------------------------------------------
 
@@ -221,6 +227,9 @@ class VisitSignalingConsumer(AsyncWebsocketConsumer):
             await self._close(vp.CLOSE_VISIT_ENDED)
 
     # --- helpers --------------------------------------------------------------------------------------------------
+
+    def _inbox(self, participant_id: str) -> str:
+        return f"{self.group}.{participant_id}"
 
     def _mine_or_inactive(self, message: dict[str, Any]) -> bool:
         return self.grant is None or self.closing or message.get("sender") == self.channel_name
