@@ -1,13 +1,14 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import type { CheckInInfo, IceConfig, VisitDetail } from "../api/types";
+import type { CheckInInfo, IceConfig } from "../api/types";
 import { mountApp, settle, waitFor, type MountedApp } from "../testing/app";
 import { FakeBackend, makeMe } from "../testing/backend";
 import { FakeBooking, makeAppointment } from "../testing/bookingBackend";
 import { button, byRole, heading, text } from "../testing/dom";
 import { FakePeerConnection, fakeMediaEnv, type FakeEnvHandle } from "../testing/fakeRtc";
 import { FakeSocket } from "../testing/FakeSocket";
+import { makeVisit } from "../testing/telehealthFixtures";
 import { resetMediaEnv, setMediaEnv } from "../telehealth/env";
 
 const T = "/api/v1/telehealth";
@@ -32,27 +33,6 @@ function makeInfo(overrides: Partial<CheckInInfo> = {}): CheckInInfo {
     opens_at: new Date(Date.now() - 50 * 60_000).toISOString(),
     closes_at: start,
     can_check_in: true,
-    ...overrides,
-  };
-}
-
-export function makeVisit(overrides: Partial<VisitDetail> = {}): VisitDetail {
-  return {
-    id: VISIT,
-    appointment_id: 100,
-    status: "waiting",
-    practitioner: { id: 5, name: "Dr Meredith Grey" },
-    patient_name: "Ada Abbott",
-    checked_in_at: new Date().toISOString(),
-    admitted_at: null,
-    ended_at: null,
-    duration_seconds: null,
-    ready: false,
-    device_check: {},
-    summary: "",
-    audio_only: false,
-    version: 1,
-    role: "patient",
     ...overrides,
   };
 }
