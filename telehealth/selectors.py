@@ -212,7 +212,7 @@ def visit_id_for_appointment(*, appointment_id: int) -> str | None:
     return str(row) if row is not None else None
 
 
-# --- the queue and the waiting room ---------------------------------------------------------------------------------
+# --- the queue and the waiting room -----------------------------------------------------------------------------------
 
 
 def _local_day_start(location_id: int | None, now: dt.datetime) -> dt.datetime:
@@ -388,7 +388,7 @@ def colleague_list(*, user: User) -> list[PersonRef]:
     return [PersonRef(id=u.pk, name=u.display_name) for u in rows]
 
 
-# --- messages -------------------------------------------------------------------------------------------------------
+# --- messages ---------------------------------------------------------------------------------------------------------
 
 
 def sender_role(visit: Visit, sender_id: int | None) -> str:
@@ -483,7 +483,7 @@ def quality_overview(*, user: User, limit: int = 50) -> list[VisitQualitySummary
     ]
 
 
-# --- check-in -------------------------------------------------------------------------------------------------------
+# --- check-in ---------------------------------------------------------------------------------------------------------
 
 CONSENT_TEXT = (
     "I agree to a video visit. It is a real medical consultation held over a secure connection; nothing is recorded. "

@@ -80,7 +80,7 @@ def ice_json(config: IceConfig) -> dict[str, Any]:
     }
 
 
-# --- check-in -------------------------------------------------------------------------------------------------------
+# --- check-in ---------------------------------------------------------------------------------------------------------
 
 
 class CheckInApi(APIView):
@@ -322,7 +322,7 @@ class VisitQualityApi(APIView):
         return Response(dataclasses.asdict(report), status=status.HTTP_201_CREATED)
 
 
-# --- the virtual clinic console ------------------------------------------------------------------------------------
+# --- the virtual clinic console ---------------------------------------------------------------------------------------
 
 
 class QueueApi(APIView):

@@ -53,7 +53,7 @@ SUMMARY_MAX_LENGTH = 4000
 ONE_IN_PROGRESS = "visit_one_in_progress_per_practitioner"
 
 
-# --- helpers ------------------------------------------------------------------------------------------------------
+# --- helpers ----------------------------------------------------------------------------------------------------------
 
 
 def lock_visit(visit_id: object) -> Visit:
@@ -88,7 +88,7 @@ def _appointment_errors(exc: Exception) -> Exception:
     return exc
 
 
-# --- the patient ----------------------------------------------------------------------------------------------------
+# --- the patient ------------------------------------------------------------------------------------------------------
 
 
 def visit_check_in(
@@ -212,7 +212,7 @@ def visit_leave(*, actor: User, visit_id: str, request: HttpRequest | None = Non
     return visit_detail_for(user=actor, visit_id=str(visit.pk), request=request)
 
 
-# --- the clinician --------------------------------------------------------------------------------------------------
+# --- the clinician ----------------------------------------------------------------------------------------------------
 
 
 def _may_see(actor: User, visit: Visit) -> bool:
