@@ -17,7 +17,8 @@ export type CheckState = "idle" | "checking" | DeviceCheckOutcome;
 export type SpeakerState = "idle" | "playing" | "asking" | DeviceCheckOutcome;
 
 export interface DeviceCheckOptions {
-  visitId: string | null;
+  /** The visit being checked for (its participants get TURN credentials); a getter when it is known only later. */
+  visitId: string | null | (() => string | null);
   env?: MediaEnv;
   iceConfig?: (visitId: string | null) => Promise<IceConfig>;
   turnTimeoutMs?: number;
@@ -161,7 +162,7 @@ export function useDeviceCheck(options: DeviceCheckOptions) {
     turnHelp.value = "";
     let config: IceConfig;
     try {
-      config = await fetchIce(options.visitId);
+      config = await fetchIce(typeof options.visitId === "function" ? options.visitId() : options.visitId);
     } catch {
       turn.value = "fail";
       turnHelp.value = "The connection test could not start. Check your internet connection.";
