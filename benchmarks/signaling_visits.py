@@ -27,9 +27,10 @@ Figures (one JSON line per round on stdout; progress on stderr):
   doctor receiving the patient's frame k (two relays through daphne A → Redis → daphne B and back, and the
   patient client's turn-around). ``visits * (candidates + 1)`` samples.
 - ``one_way_p50_ms`` / ``one_way_p99_ms``: send → receive of every relayed frame, both directions.
-- ``lost``: frames sent but not received within ``DRAIN_S`` after the last send; ``reordered``: frames received
-  with a lower ``seq`` than one already received on that socket; ``duplicates``; ``echoed``: frames that came back
-  to their sender (all four must be 0).
+- ``lost``: frames not received within ``DRAIN_S`` after the round's last send; of those, ``late`` arrived while
+  the run kept listening (up to ``LATE_WAIT_S``) and ``undelivered`` never did. ``reordered``: frames received with
+  a lower number than one already received on that socket; ``duplicates``; ``echoed``: frames that came back to
+  their sender. All must be 0. ``seq`` carries the round number, so a late frame never counts in a later round.
 - ``messages``, ``messages_per_s`` (relayed frames / negotiation window), ``server_cpu_s`` (both daphnes),
   ``client_cpu_share``, ``host_busy_before``, ``connect_s``, ``server_log_problems``.
 
@@ -76,7 +77,9 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY_PREFIX = "consulta-signal-bench"  # Redis pub/sub channels are server-wide: a prefix of our own
 HARD_LIMIT_S = 840
 CONNECT_BATCH = 50
-DRAIN_S = 10.0
+DRAIN_S = 10.0  # after the last send; what has not arrived by then counts as lost
+LATE_WAIT_S = 30.0  # then keep listening (while frames still arrive) to tell late from never delivered
+SEQ_STRIDE = 1000  # seq = round * SEQ_STRIDE + k: a late frame of an earlier round is never mistaken for a new one
 TARGET_RTT_P99_MS = 50.0
 ORIGIN_HOST = "127.0.0.1"
 
@@ -374,12 +377,10 @@ def cmd_setup(visits: int) -> None:
 
 @dataclass
 class Side:
-    """One socket's bookkeeping: what it sent (seq -> send time) and what it received, in arrival order."""
+    """One socket's bookkeeping in one round: what it sent (k -> send time) and received (k, receive time)."""
 
     sent: dict[int, int] = field(default_factory=dict)
-    received: list[tuple[int, int]] = field(default_factory=list)  # (seq, receive time)
-    echoed: int = 0
-    other: int = 0
+    received: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -387,8 +388,9 @@ class VisitRun:
     visit_id: str
     doctor: Any = None
     patient: Any = None
-    doc: Side = field(default_factory=Side)
-    pat: Side = field(default_factory=Side)
+    rounds: dict[int, tuple[Side, Side]] = field(default_factory=dict)  # round -> (doctor's side, patient's side)
+    echoed: int = 0
+    other: int = 0
 
 
 def candidate(k: int, side: str) -> dict[str, Any]:
@@ -402,12 +404,14 @@ def candidate(k: int, side: str) -> dict[str, Any]:
     }
 
 
-def frame_for(k: int, *, doctor: bool) -> str:
+def frame_for(k: int, *, doctor: bool, round_no: int = 0) -> str:
+    """Frame k of a side's negotiation (0: the offer or answer, then candidates), ``seq`` tagged with the round."""
+    seq = round_no * SEQ_STRIDE + k
     if k == 0:
         kind = "offer" if doctor else "answer"
-        return json.dumps({"kind": "signal", "type": kind, "sdp": OFFER_SDP if doctor else ANSWER_SDP, "seq": 0})
+        return json.dumps({"kind": "signal", "type": kind, "sdp": OFFER_SDP if doctor else ANSWER_SDP, "seq": seq})
     side = "doctor" if doctor else "patient"
-    return json.dumps({"kind": "signal", "type": "candidate", "candidate": candidate(k, side), "seq": k})
+    return json.dumps({"kind": "signal", "type": "candidate", "candidate": candidate(k, side), "seq": seq})
 
 
 async def open_socket(url: str, cookie: str, origin: str) -> Any:
@@ -418,7 +422,7 @@ async def open_socket(url: str, cookie: str, origin: str) -> Any:
             return await websockets.connect(
                 url,
                 additional_headers=[("Cookie", cookie), ("Origin", origin)],
-                open_timeout=30,
+                open_timeout=60,
                 max_size=2**20,
                 compression=None,
                 ping_interval=None,
@@ -430,19 +434,16 @@ async def open_socket(url: str, cookie: str, origin: str) -> Any:
     raise AssertionError("unreachable")
 
 
-async def recv_json(ws: Any, timeout: float = 30) -> dict[str, Any]:
+async def recv_json(ws: Any, timeout: float = 60) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
 async def connect_visit(run: VisitRun, a: str, b: str, cookie_name: str, keys: dict[str, str]) -> None:
-    run.doctor = await open_socket(
-        f"{a}/ws/v1/visits/{run.visit_id}/", f"{cookie_name}={keys['doctor']}", "http://127.0.0.1"
-    )
+    origin = "http://127.0.0.1"
+    run.doctor = await open_socket(f"{a}/ws/v1/visits/{run.visit_id}/", f"{cookie_name}={keys['doctor']}", origin)
     welcome = await recv_json(run.doctor)
     assert welcome["kind"] == "welcome", welcome
-    run.patient = await open_socket(
-        f"{b}/ws/v1/visits/{run.visit_id}/", f"{cookie_name}={keys['patient']}", "http://127.0.0.1"
-    )
+    run.patient = await open_socket(f"{b}/ws/v1/visits/{run.visit_id}/", f"{cookie_name}={keys['patient']}", origin)
     welcome = await recv_json(run.patient)
     assert welcome["kind"] == "welcome", welcome
     # Each side learns of the other once (peer-joined or peer-present).
@@ -451,93 +452,103 @@ async def connect_visit(run: VisitRun, a: str, b: str, cookie_name: str, keys: d
         assert frame["kind"] in ("peer-joined", "peer-present"), frame
 
 
-async def read_side(ws: Any, side: Side, me: str, on_frame: Any) -> None:
-    """Record every relayed frame on ``ws`` until it closes or the task is cancelled."""
+async def read_side(run: VisitRun, *, doctor: bool) -> None:
+    """Record every relayed frame on one of the visit's sockets until it closes or the task is cancelled; the
+    patient answers each of the doctor's frames with its own frame of the same number."""
     import websockets
 
+    ws = run.doctor if doctor else run.patient
+    me = "practitioner" if doctor else "patient"
     try:
         async for text in ws:
             now = time.perf_counter_ns()
             frame = json.loads(text)
             if frame.get("kind") != "signal":
-                side.other += 1
+                run.other += 1
                 continue
             if frame.get("from") == me:
-                side.echoed += 1
+                run.echoed += 1
                 continue
-            side.received.append((frame["seq"], now))
-            if on_frame is not None:
-                await on_frame(frame["seq"])
+            round_no, k = divmod(frame["seq"], SEQ_STRIDE)
+            sides = run.rounds.get(round_no)
+            if sides is None:
+                run.other += 1
+                continue
+            mine = sides[0] if doctor else sides[1]
+            mine.received.append((k, now))
+            if not doctor:
+                mine.sent[k] = time.perf_counter_ns()
+                await ws.send(frame_for(k, doctor=False, round_no=round_no))
     except websockets.ConnectionClosed:
         return
 
 
-async def negotiate(run: VisitRun, start_at: float, candidates: int) -> None:
-    """The doctor trickles offer + candidates at ``start_at``; the patient answers each frame as it arrives."""
+async def negotiate(run: VisitRun, round_no: int, start_at: float, candidates: int) -> None:
+    """The doctor trickles the offer and its candidates at ``start_at`` (a burst, as a browser does)."""
     delay = start_at - time.perf_counter()
     if delay > 0:
         await asyncio.sleep(delay)
+    doc = run.rounds[round_no][0]
     for k in range(candidates + 1):
-        text = frame_for(k, doctor=True)
-        run.doc.sent[k] = time.perf_counter_ns()
+        text = frame_for(k, doctor=True, round_no=round_no)
+        doc.sent[k] = time.perf_counter_ns()
         await run.doctor.send(text)
 
 
-async def run_round(runs: list[VisitRun], servers: list[Daphne], spread: float, candidates: int) -> dict[str, Any]:
-    for run in runs:
-        run.doc, run.pat = Side(), Side()
+def received_count(runs: list[VisitRun], round_no: int) -> int:
+    return sum(len(r.rounds[round_no][0].received) + len(r.rounds[round_no][1].received) for r in runs)
 
-    async def patient_reply(run: VisitRun, seq: int) -> None:
-        run.pat.sent[seq] = time.perf_counter_ns()
-        await run.patient.send(frame_for(seq, doctor=False))
 
-    readers = []
+async def run_round(
+    runs: list[VisitRun], servers: list[Daphne], round_no: int, spread: float, candidates: int
+) -> dict[str, Any]:
     for run in runs:
-        readers.append(asyncio.create_task(read_side(run.doctor, run.doc, "practitioner", None)))
-        readers.append(
-            asyncio.create_task(read_side(run.patient, run.pat, "patient", lambda seq, r=run: patient_reply(r, seq)))
-        )
-    expected = len(runs) * (candidates + 1)
+        run.rounds[round_no] = (Side(), Side())
+    expected = 2 * len(runs) * (candidates + 1)
     cpu0 = sum(proc_cpu_s(s.proc.pid) for s in servers)
     own0 = time.process_time()
     t0 = time.perf_counter() + 0.2
     step = spread / max(len(runs), 1)
-    await asyncio.gather(*(negotiate(run, t0 + i * step, candidates) for i, run in enumerate(runs)))
-    last_send = time.perf_counter()
-    deadline = last_send + DRAIN_S
-    while time.perf_counter() < deadline:
-        if sum(len(r.doc.received) for r in runs) >= expected and sum(len(r.pat.received) for r in runs) >= expected:
-            break
+    await asyncio.gather(*(negotiate(run, round_no, t0 + i * step, candidates) for i, run in enumerate(runs)))
+    deadline = time.perf_counter() + DRAIN_S
+    while time.perf_counter() < deadline and received_count(runs, round_no) < expected:
         await asyncio.sleep(0.05)
+    in_time = received_count(runs, round_no)
     wall = time.perf_counter() - t0
     server_cpu = sum(proc_cpu_s(s.proc.pid) for s in servers) - cpu0
     client_cpu = time.process_time() - own0
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
+    # Late or never? Keep listening while frames still arrive (bounded).
+    late_deadline = time.perf_counter() + LATE_WAIT_S
+    last, quiet_since = in_time, time.perf_counter()
+    while time.perf_counter() < late_deadline and last < expected and time.perf_counter() - quiet_since < 5:
+        await asyncio.sleep(0.2)
+        now_count = received_count(runs, round_no)
+        if now_count != last:
+            last, quiet_since = now_count, time.perf_counter()
 
     rtt: list[float] = []
     one_way: list[float] = []
-    lost = reordered = duplicates = echoed = other = 0
+    reordered = duplicates = undelivered = 0
     for run in runs:
-        for sender, receiver in ((run.doc, run.pat), (run.pat, run.doc)):
+        doc, pat = run.rounds[round_no]
+        for sender, receiver in ((doc, pat), (pat, doc)):
             seen: set[int] = set()
             high = -1
-            for seq, at in receiver.received:
-                if seq in seen:
+            for k, at in receiver.received:
+                if k in seen:
                     duplicates += 1
                     continue
-                seen.add(seq)
-                if seq < high:
+                seen.add(k)
+                if k < high:
                     reordered += 1
-                high = max(high, seq)
-                if seq in sender.sent:
-                    one_way.append((at - sender.sent[seq]) / 1e6)
-            lost += len(set(sender.sent) - seen)
-            echoed += receiver.echoed
-            other += receiver.other
-        answered = dict(run.doc.received)
-        rtt += [(answered[k] - sent) / 1e6 for k, sent in run.doc.sent.items() if k in answered]
+                high = max(high, k)
+                if k in sender.sent:
+                    one_way.append((at - sender.sent[k]) / 1e6)
+            undelivered += len(set(sender.sent) - seen)
+        answered = dict(doc.received)
+        rtt += [(answered[k] - sent) / 1e6 for k, sent in doc.sent.items() if k in answered]
+        # A doctor frame the patient never got is never answered: count that reply as undelivered too.
+        undelivered += len(doc.sent) - len(pat.sent)
     rtt.sort()
     one_way.sort()
     messages = len(one_way)
@@ -549,16 +560,30 @@ async def run_round(runs: list[VisitRun], servers: list[Daphne], spread: float, 
         "one_way_p99_ms": percentile(one_way, 0.99),
         "rtt_samples": len(rtt),
         "messages": messages,
-        "messages_per_s": round(messages / max(wall, 1e-9), 1),
-        "lost": lost,
+        "messages_expected": expected,
+        "messages_per_s": round(in_time / max(wall, 1e-9), 1),
+        "lost": expected - in_time,
+        "late": last - in_time,
+        "undelivered": undelivered,
         "reordered": reordered,
         "duplicates": duplicates,
-        "echoed": echoed,
-        "unexpected_frames": other,
+        "echoed": sum(r.echoed for r in runs),
+        "unexpected_frames": sum(r.other for r in runs),
         "server_cpu_s": round(server_cpu, 2),
-        "server_cpu_us_per_message": round(server_cpu / max(messages, 1) * 1e6),
+        "server_cpu_us_per_message": round(server_cpu / max(in_time, 1) * 1e6),
         "client_cpu_share": round(client_cpu / max(wall, 1e-9), 2),
     }
+
+
+def settle(servers: list[Daphne], timeout: float = 60) -> None:
+    """Wait (bounded) until the servers are idle, so one round's backlog does not bleed into the next."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(proc_cpu_s(s.proc.pid) for s in servers)
+        time.sleep(0.5)
+        if sum(proc_cpu_s(s.proc.pid) for s in servers) - before < 0.05:
+            return
+    log(f"servers still busy after {timeout}s; going on")
 
 
 async def client_main(plan: dict[str, Any], servers: list[Daphne], spreads: list[float], candidates: int) -> None:
@@ -574,12 +599,14 @@ async def client_main(plan: dict[str, Any], servers: list[Daphne], spreads: list
         )
     connect_s = round(time.perf_counter() - t, 2)
     log(f"all sockets open in {connect_s}s")
+    readers = [asyncio.create_task(read_side(run, doctor=d)) for run in runs for d in (True, False)]
     try:
-        for spread in spreads:
+        for round_no, spread in enumerate(spreads):
+            await asyncio.to_thread(settle, servers)
             busy = await asyncio.to_thread(wait_for_quiet_host)
-            log(f"round: {len(runs)} visits, negotiations spread over {spread}s")
+            log(f"round {round_no}: {len(runs)} visits, negotiations spread over {spread}s")
             problems_before = [len(s.problems()) for s in servers]
-            figures = await run_round(runs, servers, spread, candidates)
+            figures = await run_round(runs, servers, round_no, spread, candidates)
             problems = sum(len(s.problems()) - n for s, n in zip(servers, problems_before, strict=True))
             emit(
                 {
@@ -598,6 +625,9 @@ async def client_main(plan: dict[str, Any], servers: list[Daphne], spreads: list
                 }
             )
     finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
         await asyncio.gather(*(ws.close() for r in runs for ws in (r.doctor, r.patient) if ws is not None))
 
 
