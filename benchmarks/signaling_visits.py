@@ -1,9 +1,11 @@
 """Visit signaling under load: many simultaneous video visits negotiating across two daphne processes.
 
-Reproduce: ``.venv/bin/python benchmarks/signaling_visits.py`` (``make bench`` runs it with the others; about
-1-2 minutes). Options: ``--visits 500`` (simultaneous visits), ``--rounds 10,1`` (one round per value: the seconds
-over which the visits start negotiating), ``--candidates 10`` (per side). It needs
+Reproduce: ``.venv/bin/python benchmarks/signaling_visits.py`` (``make bench`` runs it with the others; 3-5
+minutes). Options: ``--visits 500`` (simultaneous visits), ``--rounds 30,10,1`` (one round per value: the
+seconds over which the visits start negotiating), ``--candidates 10`` (per side). It needs
 PostgreSQL and Redis as ``scripts/bench.sh`` provides them; on its own it uses 127.0.0.1:5432 and :6379.
+Environment: ``BENCH_SIGNAL_VISITS`` and ``BENCH_SIGNAL_SPREADS`` (defaults of the two options),
+``BENCH_SIGNAL_DATABASE_URL``, ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/14``), ``BENCH_LOG_LEVEL``.
 
 What happens:
 
@@ -661,7 +663,7 @@ def main() -> None:
     setup = sub.add_parser("setup")
     setup.add_argument("--visits", type=int, required=True)
     parser.add_argument("--visits", type=int, default=int(os.environ.get("BENCH_SIGNAL_VISITS", "500")))
-    parser.add_argument("--rounds", default=os.environ.get("BENCH_SIGNAL_SPREADS", "10,1"))
+    parser.add_argument("--rounds", default=os.environ.get("BENCH_SIGNAL_SPREADS", "30,10,1"))
     parser.add_argument("--candidates", type=int, default=10)
     args = parser.parse_args()
     if args.cmd == "setup":
