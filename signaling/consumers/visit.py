@@ -37,9 +37,10 @@ class VisitSignalingConsumer(AsyncWebsocketConsumer):
     Who may call: a signed-in browser that is the visit's patient or practitioner (one ``visit_signaling_grant``
     call decides; no other ORM access). Invariants:
 
-    - a frame reaches the *other* participants of the visit only (the sender's channel is in every group message
-      and skipped), in the order its sender sent it (one socket's frames are published one after another on one
-      Redis connection, and each receiver handles its inbox in order);
+    - a frame reaches the *other* participants of the visit only: it is sent to their inbox groups
+      (``<visit group>.<participant_id>``), and the sender's channel, which is in every message, is skipped; it
+      arrives in the order its sender sent it (one socket's frames are published one after another on one Redis
+      connection, and each receiver handles its channel's messages in order);
     - ``signal`` frames are relayed only while the visit is ``in-progress`` as last learnt from the grant or a
       ``visit.state`` message; otherwise the sender gets ``not_admitted`` and the socket stays open;
     - a malformed, oversized or flooding socket is closed with its code; this never touches the visit or the
