@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import FloatField, Func, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.realtime.streams import StreamUser
@@ -211,104 +211,112 @@ def waitlist_for_patient(*, patient_id: int) -> tuple[list[WaitlistEntry], list[
     return entries, offers
 
 
-# --- free-slot search -------------------------------------------------------------------------------------------
+# --- free-slot search ---------------------------------------------------------------------------------------------
+
+# The starts each schedule could take, as multirange arithmetic in PostgreSQL (one round trip, a few hundred
+# bounds back instead of every busy stretch of the month). A start t is allowed on a schedule when the visit
+# [t, t + duration) lies in its working hours, i.e. t is in [work start, work end - duration] (the "work" pieces,
+# computed in Python from the weekly rules and exceptions and passed as epoch bounds), and the busy period
+# [t - before, t + duration + after) overlaps no blocking slot [s, e): t is not in the open range
+# (s - duration - after, e + before). Closed pieces minus open ranges leave closed pieces, and unions and
+# intersections of closed pieces stay closed, so every piece that comes back is [lo, hi] with both ends allowed.
+# For each practitioner the answer is its allowed starts intersected with, for each other resource the type needs,
+# the union over the candidate schedules at its location ("some room is free then"); the candidates' own pieces
+# come back too, to pick which of them a start gets.
+_ALLOWED_STARTS_SQL = """
+WITH work(k, m) AS (
+    SELECT k, range_agg(tstzrange(to_timestamp(a), to_timestamp(b), '[]'))
+      FROM unnest(%(work_key)s::int[], %(work_lo)s::float8[], %(work_hi)s::float8[]) AS w(k, a, b)
+     GROUP BY k
+), blocked(schedule_id, m) AS (
+    SELECT schedule_id,
+           range_agg(tstzrange(lower(period) - %(lead)s::interval, upper(period) + %(trail)s::interval, '()'))
+      FROM scheduling_slot
+     WHERE schedule_id = ANY(%(ids)s::bigint[])
+       AND status IN (%(busy)s, %(tentative)s)
+       AND period && tstzrange(%(span_start)s, %(span_end)s, '[)')
+       AND (status <> %(tentative)s OR expires_at > %(now)s)
+     GROUP BY schedule_id
+), allowed(id, m) AS (
+    SELECT s.id, coalesce(work.m, '{}'::tstzmultirange) - coalesce(blocked.m, '{}'::tstzmultirange)
+      FROM unnest(%(ids)s::bigint[], %(keys)s::int[]) AS s(id, k)
+      LEFT JOIN work USING (k)
+      LEFT JOIN blocked ON blocked.schedule_id = s.id
+), grouped(g, m) AS (
+    SELECT g, range_agg(allowed.m)
+      FROM unnest(%(group_of)s::int[], %(group_member)s::bigint[]) AS gm(g, id) JOIN allowed USING (id)
+     GROUP BY g
+), combined(c, m) AS (
+    SELECT c, range_intersect_agg(grouped.m)
+      FROM unnest(%(combo_of)s::int[], %(combo_group)s::int[]) AS cg(c, g) JOIN grouped USING (g)
+     GROUP BY c
+), answer(id, m) AS (
+    SELECT p.id, CASE WHEN p.c IS NULL THEN allowed.m ELSE allowed.m * combined.m END
+      FROM unnest(%(practitioners)s::bigint[], %(practitioner_combo)s::int[]) AS p(id, c)
+      JOIN allowed USING (id)
+      LEFT JOIN combined ON combined.c = p.c
+    UNION ALL
+    SELECT id, m FROM allowed WHERE id = ANY(%(members)s::bigint[])
+)
+SELECT answer.id, pieces.lo, pieces.hi
+  FROM answer,
+       LATERAL (SELECT array_agg(date_part('epoch', lower(r)) ORDER BY n),
+                       array_agg(date_part('epoch', upper(r)) ORDER BY n)
+                  FROM unnest(answer.m) WITH ORDINALITY AS u(r, n)) AS pieces(lo, hi)
+"""
+
+_RuleRow = tuple[int, dt.time, dt.time, dt.date, dt.date | None]
+_ExceptionRow = tuple[str, dt.datetime, dt.datetime]
 
 
-class _Timeline:
-    """Working and busy intervals of one schedule as sorted epoch seconds, for O(log n) checks. Busy intervals
-    are merged (sorted, non-overlapping), so only the last one starting before a period's end can overlap it."""
-
-    __slots__ = ("busy_ends", "busy_starts", "work_ends", "work_starts")
-
-    def __init__(self, work: tuple[list[float], list[float]], busy: tuple[list[float], list[float]]) -> None:
-        self.work_starts, self.work_ends = work
-        self.busy_starts, self.busy_ends = busy
-
-    def works(self, start: float, end: float) -> bool:
-        i = bisect_right(self.work_starts, start) - 1
-        return i >= 0 and self.work_ends[i] >= end
-
-    def free(self, start: float, end: float) -> bool:
-        i = bisect_left(self.busy_starts, end) - 1
-        return i < 0 or self.busy_ends[i] <= start
-
-
-class _Epoch(Func):
-    """Seconds since 1970 of a timestamptz, as a float (what ``datetime.timestamp()`` gives, without building
-    datetimes and ranges in Python for every busy slot)."""
-
-    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
-    output_field = FloatField()
-
-
-def _busy_timelines(
-    schedule_ids: list[int], span_start: dt.datetime, span_end: dt.datetime, now: dt.datetime
-) -> dict[int, tuple[list[float], list[float]]]:
-    """Merged blocking periods per schedule overlapping the span (expired holds do not block), as epoch seconds.
-    One query: PostgreSQL merges each schedule's periods itself (``range_agg`` joins overlapping and touching
-    ranges, as ``timeutil.merge`` does) and returns one row per schedule with the bounds as two float arrays, so
-    thousands of busy slots a month cost two array parses instead of a row, two datetimes and a range each."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT schedule_id,
-                   array_agg(EXTRACT(EPOCH FROM lower(stretch))::float8 ORDER BY stretch),
-                   array_agg(EXTRACT(EPOCH FROM upper(stretch))::float8 ORDER BY stretch)
-              FROM (SELECT schedule_id, unnest(range_agg(period)) AS stretch
-                      FROM scheduling_slot
-                     WHERE schedule_id = ANY(%s)
-                       AND status IN (%s, %s)
-                       AND period && tstzrange(%s, %s, '[)')
-                       AND (status <> %s OR expires_at > %s)
-                     GROUP BY schedule_id) AS merged
-             GROUP BY schedule_id
-            """,
-            [
-                schedule_ids,
-                SlotStatus.BUSY,
-                SlotStatus.BUSY_TENTATIVE,
-                span_start,
-                span_end,
-                SlotStatus.BUSY_TENTATIVE,
-                now,
-            ],
-        )
-        return {schedule_id: (list(los), list(his)) for schedule_id, los, his in cursor.fetchall()}
-
-
-def _working_timelines(
-    schedules: Iterable[Schedule],
-    rules: dict[int, list[AvailabilityRule]],
-    exceptions: dict[int, list[AvailabilityException]],
-    span_start: dt.datetime,
-    span_end: dt.datetime,
-) -> dict[int, tuple[list[float], list[float]]]:
-    """Working intervals per schedule as epoch seconds. Schedules with the same zone, weekly rules and exceptions
-    (most practitioners of a clinic) share one expansion: the result depends on nothing else."""
-    expanded: dict[tuple[object, ...], tuple[list[float], list[float]]] = {}
-    out: dict[int, tuple[list[float], list[float]]] = {}
+def _working_keys(
+    schedules: Iterable[Schedule], ids: list[int], span_start: dt.datetime, span_end: dt.datetime
+) -> tuple[dict[int, tuple[object, ...]], dict[tuple[object, ...], list[tuple[float, float]]]]:
+    """Working intervals per schedule as epoch seconds, shared: schedules with the same zone, weekly rules and
+    exceptions (most schedules of a clinic) get one key and one expansion, since the result depends on nothing
+    else. Rules and exceptions are read as plain rows (two queries); model objects are built only for the few
+    distinct keys that are expanded."""
+    rules: dict[int, list[_RuleRow]] = defaultdict(list)
+    for schedule_id, *rule in AvailabilityRule.objects.filter(schedule_id__in=ids).values_list(
+        "schedule_id", "weekday", "start_time", "end_time", "effective_from", "effective_until"
+    ):
+        rules[schedule_id].append(tuple(rule))  # type: ignore[arg-type]
+    exceptions: dict[int, list[_ExceptionRow]] = defaultdict(list)
+    for schedule_id, *exc in AvailabilityException.objects.filter(
+        schedule_id__in=ids, start__lt=span_end, end__gt=span_start
+    ).values_list("schedule_id", "kind", "start", "end"):
+        exceptions[schedule_id].append(tuple(exc))  # type: ignore[arg-type]
+    keys: dict[int, tuple[object, ...]] = {}
+    expanded: dict[tuple[object, ...], list[tuple[float, float]]] = {}
     for s in schedules:
         key = (
             s.time_zone,
-            tuple(
-                sorted(
-                    (r.weekday, r.start_time, r.end_time, r.effective_from, r.effective_until or dt.date.max)
-                    for r in rules[s.pk]
-                )
-            ),
-            tuple(sorted((e.kind, e.start, e.end) for e in exceptions[s.pk])),
+            tuple(sorted(rules[s.pk], key=lambda r: (r[0], r[1], r[2], r[3], r[4] or dt.date.max))),
+            tuple(sorted(exceptions[s.pk])),
         )
+        keys[s.pk] = key
         if key not in expanded:
             working = working_intervals(
                 time_zone=s.time_zone,
-                rules=rules[s.pk],
-                exceptions=exceptions[s.pk],
+                rules=[
+                    AvailabilityRule(weekday=w, start_time=a, end_time=b, effective_from=f, effective_until=u)
+                    for w, a, b, f, u in rules[s.pk]
+                ],
+                exceptions=[AvailabilityException(kind=kind, start=a, end=b) for kind, a, b in exceptions[s.pk]],
                 window_start=span_start,
                 window_end=span_end,
             )
-            expanded[key] = ([a.timestamp() for a, _ in working], [b.timestamp() for _, b in working])
-        out[s.pk] = expanded[key]
-    return out
+            expanded[key] = [(a.timestamp(), b.timestamp()) for a, b in working]
+    return keys, expanded
+
+
+def _aligned(first: float, tz: ZoneInfo, step: int) -> float:
+    """The first start at or after ``first`` that lies on the type's grid: a whole number of ``step`` seconds
+    after local midnight in ``tz`` (grids are whole seconds, so the answer is rounded to one: no float noise
+    from a window that starts at ``now``)."""
+    local = dt.datetime.fromtimestamp(first, tz)
+    into_day = (local.hour * 60 + local.minute) * 60 + local.second + local.microsecond / 1e6
+    return float(round(first + (-into_day % step)))
 
 
 def free_slot_search(
@@ -325,8 +333,11 @@ def free_slot_search(
 
     A start qualifies when the visit lies inside the working hours of the practitioner and of each chosen resource,
     and the busy period (buffers included) overlaps no blocking slot of theirs (expired holds do not block). Starts
-    are aligned to the type's interval in the practitioner's time zone. Patients see only patient-bookable types and
-    starts after the minimum notice. A constant number of queries whatever the window (docs/scheduling.md).
+    are aligned to the type's interval in the practitioner's time zone, counted from local midnight of the day
+    each working interval (or the window) begins. Of a resource's candidates (by name, then id) a start gets the
+    first one free then. Patients see only patient-bookable types and starts after the minimum notice. A constant
+    number of queries whatever the window (docs/scheduling.md); PostgreSQL does the interval arithmetic, so the
+    Python work grows with the number of free starts, not with the number of candidate starts.
     """
     appointment_type = AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
     if appointment_type is None:
@@ -365,97 +376,153 @@ def free_slot_search(
             for r in requirements:
                 if schedule.kind == r.kind and (not r.category or schedule.category == r.category):
                     others[(r.pk, schedule.location_id)].append(schedule)
-    schedules = practitioner_list + [s for group in others.values() for s in group]
-    ids = list({s.pk for s in schedules})
+    # A practitioner is searched only where every resource the type needs has a candidate at its location.
+    practitioner_list = [p for p in practitioner_list if all(others.get((r.pk, p.location_id)) for r in requirements)]
+    if not practitioner_list:
+        return []
+    members = {s.pk: s for group in others.values() for s in group}
+    unique = {s.pk: s for s in practitioner_list} | members
+    ids = list(unique)
 
     before = dt.timedelta(minutes=appointment_type.buffer_before_minutes)
     after = dt.timedelta(minutes=appointment_type.buffer_after_minutes)
     duration = dt.timedelta(minutes=appointment_type.duration_minutes)
     span_start, span_end = start_bound - before, end_bound + duration + after
-    rules: dict[int, list[AvailabilityRule]] = defaultdict(list)
-    for rule in AvailabilityRule.objects.filter(schedule_id__in=ids):
-        rules[rule.schedule_id].append(rule)
-    exceptions: dict[int, list[AvailabilityException]] = defaultdict(list)
-    for exc in AvailabilityException.objects.filter(schedule_id__in=ids, start__lt=span_end, end__gt=span_start):
-        exceptions[exc.schedule_id].append(exc)
-    unique = {s.pk: s for s in schedules}
-    working = _working_timelines(unique.values(), rules, exceptions, span_start, span_end)
-    busy = _busy_timelines(ids, span_start, span_end, now)
-    no_busy: tuple[list[float], list[float]] = ([], [])
-    timelines = {pk: _Timeline(working[pk], busy.get(pk, no_busy)) for pk in unique}
-
     step = appointment_type.slot_interval_minutes * 60
-    dur, bb, ba = duration.total_seconds(), before.total_seconds(), after.total_seconds()
+    dur = duration.total_seconds()
     lo, hi = start_bound.timestamp(), end_bound.timestamp()
-    found: list[tuple[float, int, tuple[Schedule, ...]]] = []
-    # Which schedule of a resource group a start gets depends only on the group and the start, not on the
-    # practitioner: decided once per (requirement, location, start) and reused by every practitioner there.
-    choices: dict[tuple[int, int, float], Schedule | None] = {}
-    group_timelines = defaultdict(list, {key: [(s, timelines[s.pk]) for s in group] for key, group in others.items()})
-    for practitioner in practitioner_list:
-        timeline = timelines[practitioner.pk]
-        tz = ZoneInfo(practitioner.time_zone)
-        groups = [(r.pk, group_timelines[(r.pk, practitioner.location_id)]) for r in requirements]
-        if any(not g for _, g in groups):
-            continue
-        where, practitioner_pk = practitioner.location_id, practitioner.pk
-        busy_starts, busy_ends = timeline.busy_starts, timeline.busy_ends
-        n_busy = len(busy_ends)
-        for work_start, work_end in zip(timeline.work_starts, timeline.work_ends, strict=True):
+    keys, expanded = _working_keys(unique.values(), ids, span_start, span_end)
+
+    # The start pieces of each working interval: [first start, last start], clipped to the window. Practitioners'
+    # pieces begin on their grid (their aligned first starts), the candidates' at the window or their hours.
+    grids: dict[tuple[object, ...], tuple[list[float], list[float]]] = {}  # practitioner key -> (grid starts, ends)
+    piece_key: dict[tuple[bool, tuple[object, ...]], int] = {}
+    work_key: list[int] = []
+    work_lo: list[float] = []
+    work_hi: list[float] = []
+
+    def pieces_of(key: tuple[object, ...], on_grid: bool) -> int:
+        index = piece_key.get((on_grid, key))
+        if index is not None:
+            return index
+        index = piece_key[(on_grid, key)] = len(piece_key)
+        tz = ZoneInfo(str(key[0]))
+        starts: list[float] = []
+        ends: list[float] = []
+        for work_start, work_end in expanded[key]:
             first = max(work_start, lo)
-            local = dt.datetime.fromtimestamp(first, tz)
-            offset_minutes = local.hour * 60 + local.minute
-            misalignment = (offset_minutes * 60 + local.second + local.microsecond / 1e6) % step
-            t = first + ((step - misalignment) % step)
-            # The practitioner's own busy stretches are walked with a pointer (starts only move forward), which
-            # is ``timeline.free`` without a search per start: j is the first stretch ending after the busy start.
-            j = bisect_right(busy_ends, t - bb)
-            while t + dur <= work_end and t < hi:
-                visit_end, busy_start, busy_end = t + dur, t - bb, t + dur + ba
-                while j < n_busy and busy_ends[j] <= busy_start:
-                    j += 1
-                if j < n_busy and busy_starts[j] < busy_end:
-                    # Busy: every aligned start before this stretch's end (plus the buffer) overlaps it too.
-                    t += max(1, math.ceil((busy_ends[j] + bb - t) / step)) * step
-                    continue
-                picked: list[Schedule] = []
-                for requirement_pk, group in groups:
-                    key = (requirement_pk, where, t)
-                    if key in choices:
-                        choice = choices[key]
-                    else:
-                        choice = choices[key] = next(
-                            (s for s, line in group if line.works(t, visit_end) and line.free(busy_start, busy_end)),
-                            None,
-                        )
-                    if choice is None:
-                        break
-                    picked.append(choice)
-                else:
-                    found.append((t, practitioner_pk, tuple(picked)))
-                t += step
-    found.sort(key=lambda item: (item[0], item[1]))
-    by_id = {
-        p.pk: (p.practitioner_id or 0, p.practitioner.display_name if p.practitioner else "", p.location_id)
-        for p in practitioner_list
-    }
-    refs = {s.pk: _resource(s) for group in others.values() for s in group}
-    resources: dict[tuple[int, ...], tuple[ResourceRef, ...]] = {}
-    results: list[FreeSlot] = []
-    for t, schedule_pk, picked_set in found:
-        user_id, display_name, practitioner_location = by_id[schedule_pk]
-        ids_key = tuple(s.pk for s in picked_set)
-        if ids_key not in resources:
-            resources[ids_key] = tuple(refs[i] for i in ids_key)
-        start = dt.datetime.fromtimestamp(t, dt.UTC)
-        results.append(
-            FreeSlot(
-                start=start,
-                end=start + duration,
-                practitioner_id=user_id,
-                practitioner_display_name=display_name,
-                location_id=practitioner_location,
-                resources=resources[ids_key],
-            )
+            last = min(work_end - dur, hi)
+            if on_grid:
+                first = _aligned(first, tz, step)
+            if first > last:
+                continue
+            starts.append(first)
+            ends.append(last)
+            work_key.append(index)
+            work_lo.append(first)
+            work_hi.append(last)
+        if on_grid:
+            grids[key] = (starts, ends)
+        return index
+
+    schedule_keys = [pieces_of(keys[pk], pk not in members) for pk in ids]
+    group_index = {group: g for g, group in enumerate(others)}
+    combo_index: dict[int, int] = {}
+    combo_of: list[int] = []
+    combo_group: list[int] = []
+    for where in sorted(locations):
+        if requirements and all(others.get((r.pk, where)) for r in requirements):
+            combo_index[where] = len(combo_index)
+            for r in requirements:
+                combo_of.append(combo_index[where])
+                combo_group.append(group_index[(r.pk, where)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ALLOWED_STARTS_SQL,
+            {
+                "work_key": work_key,
+                "work_lo": work_lo,
+                "work_hi": work_hi,
+                "lead": f"{(duration + after).total_seconds()} seconds",
+                "trail": f"{before.total_seconds()} seconds",
+                "ids": ids,
+                "keys": schedule_keys,
+                "busy": SlotStatus.BUSY,
+                "tentative": SlotStatus.BUSY_TENTATIVE,
+                "span_start": span_start,
+                "span_end": span_end,
+                "now": now,
+                "group_of": [group_index[key] for key, group in others.items() for _ in group],
+                "group_member": [s.pk for group in others.values() for s in group],
+                "combo_of": combo_of,
+                "combo_group": combo_group,
+                "practitioners": [p.pk for p in practitioner_list],
+                "practitioner_combo": [combo_index.get(p.location_id) for p in practitioner_list],
+                "members": list(members),
+            },
         )
+        allowed: dict[int, tuple[list[float], list[float]]] = {
+            pk: (los or [], his or []) for pk, los, his in cursor.fetchall()
+        }
+
+    # Every grid start inside a practitioner's allowed pieces is a free slot (the pieces lie within one working
+    # interval each, whose grid they are walked on).
+    found: list[tuple[float, int, int]] = []  # (start, practitioner schedule, location)
+    for practitioner in practitioner_list:
+        grid_starts, _ends = grids[keys[practitioner.pk]]
+        pk, where = practitioner.pk, practitioner.location_id
+        for a, b in zip(*allowed.get(pk, ([], [])), strict=True):
+            origin = grid_starts[bisect_right(grid_starts, a) - 1]
+            k = math.ceil((a - origin) / step) if a > origin else 0
+            if origin + k * step < a:
+                k += 1
+            t = origin + k * step
+            while t <= b and t < hi:
+                found.append((t, pk, where))
+                k += 1
+                t = origin + k * step
+    found.sort()
+
+    def takes(schedule_pk: int, t: float) -> bool:
+        starts, ends = allowed.get(schedule_pk, ([], []))
+        i = bisect_right(starts, t) - 1
+        return i >= 0 and t <= ends[i]
+
+    # Which schedule of a resource group a start gets depends only on the group and the start, not on the
+    # practitioner: decided once per (requirement, location, start).
+    choices: dict[tuple[int, int, float], int | None] = {}
+    candidates = {key: [s.pk for s in group] for key, group in others.items()}
+    requirement_pks = [r.pk for r in requirements]
+    refs = {pk: _resource(s) for pk, s in members.items()}
+    resources: dict[tuple[int, ...], tuple[ResourceRef, ...]] = {}
+    names = {
+        p.pk: (p.practitioner_id or 0, p.practitioner.display_name if p.practitioner else "") for p in practitioner_list
+    }
+    results: list[FreeSlot] = []
+    for t, pk, where in found:
+        picked: list[int] = []
+        for requirement_pk in requirement_pks:
+            key = (requirement_pk, where, t)
+            if key not in choices:
+                choices[key] = next((s for s in candidates[(requirement_pk, where)] if takes(s, t)), None)
+            choice = choices[key]
+            if choice is None:  # cannot happen: t lies in the group's union
+                break
+            picked.append(choice)
+        else:
+            ids_key = tuple(picked)
+            if ids_key not in resources:
+                resources[ids_key] = tuple(refs[i] for i in ids_key)
+            user_id, display_name = names[pk]
+            start = dt.datetime.fromtimestamp(t, dt.UTC)
+            results.append(
+                FreeSlot(
+                    start=start,
+                    end=start + duration,
+                    practitioner_id=user_id,
+                    practitioner_display_name=display_name,
+                    location_id=where,
+                    resources=resources[ids_key],
+                )
+            )
     return results
