@@ -271,3 +271,26 @@ def test_message_list_query_count_is_fixed(appointment, patient_user, doctor) ->
     with CaptureQueriesContext(connection) as more:
         assert len(me.get(f"{API}visits/{visit_id}/messages/").json()["results"]) == 6
     assert len(more.captured_queries) == len(few.captured_queries)
+
+
+def test_quality_overview_query_count_is_fixed(
+    frozen_now, appointment, appointment2, patient_user, patient2_user, doctor, admin_user
+) -> None:
+    from tests.telehealth.test_links_ice_quality import STATS
+
+    first = _waiting_visit(appointment)
+    post(client_for("dr-test"), f"{API}visits/{first}/admit/")
+    post(client_for("pat-test"), f"{API}visits/{first}/quality/", {"stats": STATS})
+    support = client_for("admin-test")
+    with CaptureQueriesContext(connection) as few:
+        assert len(support.get(f"{API}quality/").json()["results"]) == 1
+    post(client_for("dr-test"), f"{API}visits/{first}/end/", {})
+    frozen_now.shift(dt.timedelta(minutes=1))
+    second = str(check_in(client_for("pat-two"), appointment2.id).json()["id"])
+    post(client_for("dr-test"), f"{API}visits/{second}/admit/")
+    post(client_for("pat-two"), f"{API}visits/{second}/quality/", {"stats": STATS})
+    post(client_for("dr-test"), f"{API}visits/{second}/quality/", {"stats": STATS})
+    with CaptureQueriesContext(connection) as more:
+        results = support.get(f"{API}quality/").json()["results"]
+    assert [len(r["reports"]) for r in results] == [2, 1]
+    assert len(more.captured_queries) == len(few.captured_queries)
