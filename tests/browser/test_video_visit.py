@@ -16,9 +16,9 @@ from ehr.models import ClinicalNote, Encounter, Patient, User
 from scheduling.errors import SlotUnavailable
 from scheduling.models import Appointment, AppointmentType
 from scheduling.services.booking import appointment_book, appointment_cancel
-from telehealth.models import Visit
+from telehealth.models import CallQualityReport, Visit
 from tests.browser.conftest import off_loop, sign_in
-from tests.support.servers import Daphne
+from tests.support.servers import Daphne, wait_until
 
 VIDEO_TIMEOUT_MS = 20_000
 
@@ -185,6 +185,195 @@ def test_patient_and_doctor_complete_a_video_visit_that_reaches_the_record_and_t
         assert duration is not None
         assert duration > 0  # the visit lasted seconds: chat, a note
         assert note_text == "Dry cough for seven days, no fever."
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def _checked_in(appointment_id: int, patient_username: str) -> str:
+    """Check-in through the services (the screens are covered above): consent, intake, a passed device check."""
+    from telehealth.services.visits import visit_check_in, visit_device_check_record
+
+    user = User.objects.get(username=patient_username)
+    visit = visit_check_in(
+        actor=user,
+        appointment_id=appointment_id,
+        consent=True,
+        answers={"reason": "Follow-up", "private": True},
+    )
+    checks = {"camera": "pass", "microphone": "pass", "speaker": "pass", "turn": "pass"}
+    visit_device_check_record(actor=user, visit_id=str(visit.id), result=checks)
+    return str(visit.id)
+
+
+def _end_if_open(visit_id: str, doctor_username: str) -> None:
+    """Leave the doctor free for later tests when an assertion failed mid-visit."""
+    from telehealth.services.visits import visit_end
+
+    if Visit.objects.filter(pk=visit_id, status="in-progress").exists():
+        visit_end(actor=User.objects.get(username=doctor_username), visit_id=visit_id)
+
+
+def _admit_from_clinic(doctor: Page, patient_name: str, visit_id: str) -> None:
+    _open_clinic(doctor)
+    _queue_entry(doctor, patient_name).get_by_role("button", name="Admit").click()
+    expect(doctor).to_have_url(re.compile(f"/visits/{visit_id}$"))
+
+
+def test_queue_place_notice_and_messages_reach_the_waiting_patient_live(
+    browser: Browser, server: Daphne, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        first = off_loop(lambda: _book_video_soon("patient", "doctor2"))
+        second = off_loop(lambda: _book_video_soon("patient2", "doctor2"))
+        first_visit = off_loop(lambda: _checked_in(first.appointment_id, "patient"))
+        second_visit = off_loop(lambda: _checked_in(second.appointment_id, "patient2"))
+    try:
+        with _signed_in(browser, server, "patient2", "doctor2") as (waiting, doctor):
+            waiting.goto(f"{server.url}/visits/{second_visit}/waiting")
+            expect(waiting.get_by_test_id("queue-position")).to_contain_text("number 2")
+            expect(waiting.get_by_test_id("estimated-wait")).to_be_visible()
+
+            _open_clinic(doctor)
+            expect(doctor.get_by_test_id("my-queue").get_by_test_id("queue-entry")).to_have_count(2)
+
+            # A notice to every waiting patient, then a message to this one.
+            doctor.get_by_role("textbox", name="Notice").fill("Running 10 minutes late, sorry")
+            doctor.get_by_role("button", name="Post notice").click()
+            expect(waiting.get_by_test_id("clinic-notice")).to_contain_text("Running 10 minutes late, sorry")
+            entry = _queue_entry(doctor, second.patient_name)
+            entry.get_by_role("button", name="Message").click()
+            entry.get_by_label(re.compile("^Message to")).fill("We will see you shortly.")
+            entry.get_by_role("button", name="Send").click()
+            expect(waiting.get_by_test_id("visit-chat")).to_contain_text("We will see you shortly.")
+
+            # The patient ahead is admitted: this one moves up, live.
+            _queue_entry(doctor, first.patient_name).get_by_role("button", name="Admit").click()
+            expect(doctor).to_have_url(re.compile(f"/visits/{first_visit}$"))
+            expect(waiting.get_by_test_id("queue-position")).to_contain_text("number 1")
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _end_if_open(first_visit, "doctor2"))
+            off_loop(lambda: _give_back(second.appointment_id))
+
+
+def _relay_reports(visit_id: str) -> set[str]:
+    """Roles whose latest quality report of the visit says media went through the relay on both ends."""
+    latest: dict[str, dict[str, object]] = {}
+    for role, stats in (
+        CallQualityReport.objects.filter(visit_id=visit_id).order_by("created_at").values_list("role", "stats")
+    ):
+        latest[role] = stats
+    return {
+        role
+        for role, stats in latest.items()
+        if stats.get("local_candidate_type") == "relay" and stats.get("remote_candidate_type") == "relay"
+    }
+
+
+def test_visit_through_the_turn_relay_only_decodes_video_both_ways_and_reports_its_quality(
+    browser: Browser, server: Daphne, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon("patient", "doctor3"))
+        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient"))
+    try:
+        with _signed_in(browser, server, "patient", "doctor3", "admin") as (patient, doctor, admin):
+            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
+            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
+            _admit_from_clinic(doctor, booked.patient_name, visit_id)
+            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
+
+            # Both rejoin with relay forced (iceTransportPolicy "relay"): media must flow through coturn.
+            for page in (doctor, patient):
+                page.goto(f"{server.url}/visits/{visit_id}?relay=1")
+            for page in (doctor, patient):
+                _frames_decoded(page)
+                expect(page.get_by_test_id("candidate-type")).to_have_text("relay")
+                expect(page.get_by_test_id("remote-candidate-type")).to_have_text("relay")
+
+            # Support staff see the visit's call quality, with the relay route, from the reports the browsers sent.
+            with django_db_blocker.unblock():
+                wait_until(
+                    lambda: off_loop(lambda: _relay_reports(visit_id)) == {"patient", "practitioner"},
+                    timeout=VIDEO_TIMEOUT_MS / 1000,
+                    what="relayed quality reports from both browsers",
+                )
+            admin.goto(f"{server.url}/admin-console/visit-quality")
+            expect(admin.get_by_role("heading", level=1)).to_have_text("Call quality")
+            rows = admin.locator(f'[data-testid="quality-row"][data-visit-id="{visit_id}"]')
+            expect(rows.filter(has_text="relay → relay")).to_have_count(2)
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _end_if_open(visit_id, "doctor3"))
+            off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def test_a_reloaded_page_rejoins_the_visit_and_video_resumes_without_a_new_admit(
+    browser: Browser, server: Daphne, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon("patient2", "doctor3"))
+        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient2"))
+    try:
+        with _signed_in(browser, server, "patient2", "doctor3") as (patient, doctor):
+            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
+            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
+            _admit_from_clinic(doctor, booked.patient_name, visit_id)
+            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
+            _frames_decoded(patient)
+            _frames_decoded(doctor)
+            with django_db_blocker.unblock():
+                admitted_at = off_loop(lambda: Visit.objects.get(pk=visit_id).admitted_at)
+
+            patient.reload()
+            expect(patient.get_by_test_id("frames-decoded")).to_have_text("0")
+            _frames_decoded(patient)
+            doctor.reload()
+            _frames_decoded(doctor)
+            _frames_decoded(patient)
+            expect(doctor.get_by_role("button", name="Admit")).to_have_count(0)
+
+            with django_db_blocker.unblock():
+                status, again = off_loop(lambda: Visit.objects.values_list("status", "admitted_at").get(pk=visit_id))
+            assert status == "in-progress"
+            assert again == admitted_at
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _end_if_open(visit_id, "doctor3"))
+            off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def test_a_check_in_link_signs_the_patient_in_once_and_is_refused_after(
+    browser: Browser, server: Daphne, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    from telehealth.services.links import checkin_link_create
+
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon("patient2", "doctor4"))
+        link = off_loop(lambda: checkin_link_create(actor=None, appointment_id=booked.appointment_id))
+    try:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+        ctx.set_default_timeout(10_000)
+        try:
+            page = ctx.new_page()
+            page.goto(f"{server.url}{link.url}")
+            expect(page).to_have_url(re.compile(rf"/visits/check-in/{booked.appointment_id}$"))
+            expect(page.get_by_label("I consent to this video visit")).to_be_visible()
+        finally:
+            ctx.close()
+
+        # The same link in another browser: used already, refused, nobody signed in.
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+        ctx.set_default_timeout(10_000)
+        try:
+            page = ctx.new_page()
+            page.goto(f"{server.url}{link.url}")
+            expect(page.get_by_role("alert")).to_contain_text(re.compile("used|expired|no longer", re.I))
+            page.goto(f"{server.url}/patient/appointments")
+            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        finally:
+            ctx.close()
     finally:
         with django_db_blocker.unblock():
             off_loop(lambda: _give_back(booked.appointment_id))
