@@ -377,3 +377,63 @@ def test_a_check_in_link_signs_the_patient_in_once_and_is_refused_after(
     finally:
         with django_db_blocker.unblock():
             off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def _frames_now(page: Page) -> int:
+    return int(page.get_by_test_id("frames-decoded").inner_text().strip())
+
+
+def _frames_grow(page: Page) -> None:
+    """Video keeps arriving: the decoded-frame count passes what it is now."""
+    before = _frames_now(page)
+    page.wait_for_function(
+        f"() => Number(document.querySelector('[data-testid=frames-decoded]')?.textContent?.trim()) > {before}",
+        timeout=VIDEO_TIMEOUT_MS,
+    )
+
+
+def test_call_controls_mute_camera_audio_only_and_screen_share_reach_the_other_side(
+    browser: Browser, server: Daphne, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon("patient", "doctor4"))
+        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient"))
+    try:
+        with _signed_in(browser, server, "patient", "doctor4") as (patient, doctor):
+            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
+            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
+            _admit_from_clinic(doctor, booked.patient_name, visit_id)
+            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
+            _frames_decoded(patient)
+            _frames_decoded(doctor)
+            phase_on_doctor = doctor.get_by_test_id("call-phase")
+
+            patient.get_by_role("button", name="Mute").click()
+            expect(phase_on_doctor).to_contain_text("is muted")
+            patient.get_by_role("button", name="Unmute").click()
+            expect(phase_on_doctor).not_to_contain_text("is muted")
+
+            doctor.get_by_role("button", name="Turn camera off").click()
+            expect(patient.get_by_text("has turned their camera off")).to_be_visible()
+            doctor.get_by_role("button", name="Turn camera on").click()
+            expect(patient.get_by_text("has turned their camera off")).to_have_count(0)
+            _frames_grow(patient)
+
+            # Audio only on a poor connection, and back: the doctor's view of the patient follows.
+            patient.get_by_role("button", name="Switch to audio only").click()
+            expect(doctor.get_by_text("has turned their camera off")).to_be_visible()
+            patient.get_by_role("button", name="Turn video back on").click()
+            expect(doctor.get_by_text("has turned their camera off")).to_have_count(0)
+            _frames_grow(doctor)
+
+            # Screen share replaces the doctor's camera track; the patient keeps decoding video, then the camera.
+            doctor.get_by_role("button", name="Share screen").click()
+            expect(patient.get_by_test_id("call-phase")).to_contain_text("is sharing their screen")
+            _frames_grow(patient)
+            doctor.get_by_role("button", name="Stop sharing").click()
+            expect(patient.get_by_test_id("call-phase")).not_to_contain_text("is sharing their screen")
+            _frames_grow(patient)
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _end_if_open(visit_id, "doctor4"))
+            off_loop(lambda: _give_back(booked.appointment_id))
