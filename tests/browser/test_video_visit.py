@@ -437,3 +437,31 @@ def test_call_controls_mute_camera_audio_only_and_screen_share_reach_the_other_s
         with django_db_blocker.unblock():
             off_loop(lambda: _end_if_open(visit_id, "doctor4"))
             off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def test_a_waiting_patient_transferred_to_a_colleague_moves_to_their_queue_and_sees_the_new_doctor(
+    browser: Browser, server: Daphne, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon("patient2", "doctor2"))
+        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient2"))
+    try:
+        with _signed_in(browser, server, "patient2", "doctor2", "doctor") as (waiting, doctor2, colleague):
+            waiting.goto(f"{server.url}/visits/{visit_id}/waiting")
+            expect(waiting.get_by_test_id("doctor-status")).to_contain_text("Lindqvist")
+            _open_clinic(colleague)
+            expect(colleague.get_by_test_id("my-queue").get_by_test_id("queue-entry")).to_have_count(0)
+
+            _open_clinic(doctor2)
+            entry = _queue_entry(doctor2, booked.patient_name)
+            entry.get_by_role("button", name="Transfer").click()
+            entry.get_by_label("Transfer to").select_option(label="Dana Okafor")
+            entry.get_by_role("button", name="Confirm transfer").click()
+
+            expect(doctor2.get_by_test_id("my-queue").get_by_test_id("queue-entry")).to_have_count(0)
+            expect(_queue_entry(colleague, booked.patient_name)).to_be_visible()
+            expect(waiting.get_by_test_id("doctor-status")).to_contain_text("Okafor")
+            expect(waiting.get_by_test_id("queue-position")).to_contain_text("number 1")
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _give_back(booked.appointment_id))
