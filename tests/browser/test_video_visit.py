@@ -18,7 +18,7 @@ from scheduling.models import Appointment, AppointmentType
 from scheduling.services.booking import appointment_book, appointment_cancel
 from telehealth.models import CallQualityReport, Visit
 from tests.browser.conftest import off_loop, sign_in
-from tests.support.servers import Daphne, wait_until
+from tests.support.servers import Daphne, Turn, wait_until
 
 VIDEO_TIMEOUT_MS = 20_000
 
@@ -464,4 +464,47 @@ def test_a_waiting_patient_transferred_to_a_colleague_moves_to_their_queue_and_s
             expect(waiting.get_by_test_id("queue-position")).to_contain_text("number 1")
     finally:
         with django_db_blocker.unblock():
+            off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def test_a_relay_outage_mid_visit_recovers_by_ice_restart(
+    browser: Browser, server: Daphne, turn: Turn, django_db_blocker
+) -> None:  # type: ignore[no-untyped-def]
+    """The network path dies under a running call (coturn, the only path with relay forced, is stopped) and comes
+    back: the practitioner's browser restarts ICE and video flows again, with no new admit and no reload."""
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon("patient2", "doctor3"))
+        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient2"))
+    try:
+        with _signed_in(browser, server, "patient2", "doctor3") as (patient, doctor):
+            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
+            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
+            _admit_from_clinic(doctor, booked.patient_name, visit_id)
+            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
+            for page in (doctor, patient):
+                page.goto(f"{server.url}/visits/{visit_id}?relay=1")
+            for page in (doctor, patient):
+                _frames_decoded(page)
+                expect(page.get_by_test_id("candidate-type")).to_have_text("relay")
+            expect(doctor.get_by_test_id("ice-restarts")).to_have_text("0")
+
+            turn.stop()
+            try:
+                expect(doctor.get_by_test_id("call-phase")).to_have_attribute(
+                    "data-phase", "reconnecting", timeout=VIDEO_TIMEOUT_MS
+                )
+            finally:
+                turn.restart()
+            for page in (doctor, patient):
+                expect(page.get_by_test_id("call-phase")).to_have_attribute(
+                    "data-phase", "connected", timeout=VIDEO_TIMEOUT_MS
+                )
+                _frames_grow(page)
+            expect(doctor.get_by_test_id("ice-restarts")).not_to_have_text("0")
+            with django_db_blocker.unblock():
+                status = off_loop(lambda: Visit.objects.values_list("status", flat=True).get(pk=visit_id))
+            assert status == "in-progress"
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _end_if_open(visit_id, "doctor3"))
             off_loop(lambda: _give_back(booked.appointment_id))

@@ -149,9 +149,17 @@ class Turn(Process):
     """coturn on 127.0.0.1 with ``turn/turnserver.local.conf`` (TURN REST shared secret, loopback peers allowed),
     on a free port and a relay port range of its own so it never collides with a ``make run`` coturn."""
 
-    def __init__(self, log_dir: Path, secret: str, name: str = "coturn") -> None:
-        self.port = free_port()
+    def __init__(self, log_dir: Path, secret: str, name: str = "coturn", port: int | None = None) -> None:
+        self.port = port or free_port()
         self.secret = secret
+        self.log_dir = log_dir
+        self.base_name = name
+        self.starts = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.starts += 1
+        name = self.base_name if self.starts == 1 else f"{self.base_name}-{self.starts}"
         low = 50000 + (self.port % 100) * 100
         super().__init__(
             name,
@@ -162,14 +170,14 @@ class Turn(Process):
                 "--listening-ip=127.0.0.1",
                 "--relay-ip=127.0.0.1",
                 f"--listening-port={self.port}",
-                f"--static-auth-secret={secret}",
+                f"--static-auth-secret={self.secret}",
                 f"--min-port={low}",
                 f"--max-port={low + 99}",
-                f"--pidfile={log_dir / (name + '.pid')}",
+                f"--pidfile={self.log_dir / (name + '.pid')}",
                 "--log-file=stdout",
             ],
             dict(os.environ),
-            log_dir,
+            self.log_dir,
         )
 
         def ready() -> bool:
@@ -178,6 +186,11 @@ class Turn(Process):
             return port_open(self.port)
 
         wait_until(ready, timeout=15, what=f"coturn on port {self.port}")
+
+    def restart(self) -> None:
+        """Stop coturn (every relay allocation dies with it) and start it again on the same port and secret."""
+        self.stop()
+        self._start()
 
     def django_env(self) -> dict[str, str]:
         """Settings that point Consulta's ICE-server API at this coturn."""
