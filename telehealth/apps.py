@@ -11,7 +11,10 @@ class TelehealthConfig(AppConfig):
 
     def ready(self) -> None:
         from core.realtime.streams import register_group_authoriser
+        from scheduling.listeners import register_status_listener
         from telehealth.selectors import queue_group_may_receive, visit_group_may_receive
+        from telehealth.services.visits import visit_appointment_status_changed
 
         register_group_authoriser("visit", visit_group_may_receive)
         register_group_authoriser("telehealth", queue_group_may_receive)
+        register_status_listener(visit_appointment_status_changed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from scheduling.errors import InvalidTransition
+from scheduling.listeners import status_changed
 from scheduling.models import Appointment, AppointmentStatus
 
 S = AppointmentStatus
@@ -29,7 +30,8 @@ ACTIVE_STATUSES = frozenset({S.PROPOSED, S.PENDING, S.BOOKED, S.ARRIVED, S.CHECK
 
 def appointment_transition(appointment: Appointment, target: str) -> str:
     """Move ``appointment`` to ``target`` if the table allows it, stamping the matching time; returns the previous
-    status. Raises ``InvalidTransition``. Does not save (the calling service does, under its row lock)."""
+    status. Raises ``InvalidTransition``. Does not save (the calling service does, under its row lock, in the
+    transaction in which the registered status listeners (``scheduling.listeners``) are called from here)."""
     current = appointment.status
     if target not in APPOINTMENT_TRANSITIONS.get(current, frozenset()):
         raise InvalidTransition(current, target)
@@ -43,4 +45,5 @@ def appointment_transition(appointment: Appointment, target: str) -> str:
         appointment.fulfilled_at = now
     elif target == S.CANCELLED:
         appointment.cancelled_at = now
+    status_changed(appointment_id=appointment.pk, previous=current, new=target)
     return current

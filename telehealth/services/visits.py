@@ -19,6 +19,7 @@ from ehr.models import Role, User
 from scheduling import selectors as scheduling_selectors
 from scheduling.errors import SchedulingError
 from scheduling.services.status import appointment_complete, appointment_patient_arrive, appointment_visit_start
+from scheduling.services.transitions import RELEASING_STATUSES as RELEASING_APPOINTMENT_STATUSES
 from telehealth import events
 from telehealth.channels import visit_state_send_on_commit
 from telehealth.dto import VisitDetail
@@ -344,3 +345,19 @@ def visits_expire_grace(*, limit: int = 500) -> int:
             publish_visit_change(visit, practitioner_ids=[visit.practitioner_id])
             visit_state_send_on_commit(visit_id=visit.pk, status=visit.status)
     return len(due)
+
+
+def visit_appointment_status_changed(appointment_id: int, previous: str, new: str) -> None:
+    """Scheduling status listener (registered in ``TelehealthConfig.ready``): when a waiting patient's appointment
+    is cancelled, marked no-show or entered in error, their visit leaves the queue (``waiting`` -> ``left``) in the
+    same transaction, and the queue, the waiting room and the visit socket hear of it after commit. Visits in any
+    other status are left alone (an in-progress visit ends only through ``visit_end``)."""
+    if new not in RELEASING_APPOINTMENT_STATUSES:
+        return
+    visit = Visit.objects.select_for_update().filter(appointment_id=appointment_id, status=S.WAITING).first()
+    if visit is None:
+        return
+    visit_transition(visit, S.LEFT)
+    visit.save()
+    publish_visit_change(visit, practitioner_ids=[visit.practitioner_id])
+    visit_state_send_on_commit(visit_id=visit.pk, status=visit.status)

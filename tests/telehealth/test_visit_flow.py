@@ -191,3 +191,31 @@ def test_leaving_and_checking_in_again_keeps_the_place_by_appointment_time(
     check_in(patient_user, appointment)
     assert visit_waiting_info(user=patient_user, visit_id=first).position == 1
     assert visit_waiting_info(user=patient2_user, visit_id=second).position == 2
+
+
+def test_cancelling_a_waiting_patients_appointment_takes_them_out_of_the_queue(
+    appointment, appointment2, patient_user, patient2_user, scheduler, doctor
+) -> None:
+    from scheduling.services.booking import appointment_cancel
+    from telehealth.selectors import visit_waiting_info
+
+    first = check_in(patient_user, appointment)
+    second = check_in(patient2_user, appointment2)
+    assert visit_waiting_info(user=patient2_user, visit_id=second.id).position == 2
+    queue_events = StreamEvent.objects.filter(stream=f"group:telehealth.queue.{doctor.pk}", type="queue.changed")
+    before = queue_events.count()
+
+    appointment_cancel(actor=scheduler, appointment_id=appointment.id, reason="Patient called to cancel")
+
+    assert Visit.objects.get(pk=first.id).status == "left"
+    assert visit_waiting_info(user=patient2_user, visit_id=second.id).position == 1
+    assert queue_events.count() == before + 1
+
+
+def test_an_in_progress_visit_is_not_touched_by_a_status_listener_call(appointment, patient_user, doctor) -> None:
+    from telehealth.services.visits import visit_appointment_status_changed
+
+    visit = check_in(patient_user, appointment)
+    services.visit_admit(actor=doctor, visit_id=str(visit.id))
+    visit_appointment_status_changed(appointment.id, "checked-in", "entered-in-error")
+    assert Visit.objects.get(pk=visit.id).status == "in-progress"
