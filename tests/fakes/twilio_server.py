@@ -1003,8 +1003,8 @@ class _ApiHandler(BaseHTTPRequestHandler):
                 if slow.remaining <= 0:
                     fake._slow = None
         if slow is not None and not slow.accept:
+            fake._count_request("dropped")  # counted first, as the SMTP fake does (its waits get cancelled)
             fake._stopping.wait(slow.seconds)
-            fake._count_request("dropped")
             write_json(self, 503, error_body(503, 20503))
             return
         status, payload, after = fake._create(kind, params, header_key)
