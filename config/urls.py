@@ -14,6 +14,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("ehr/", include("ehr.api.urls")),
     path("scheduling/", include("scheduling.api.urls")),
     path("telehealth/", include("telehealth.api.urls")),
+    path("notifications/", include("notifications.api.urls")),
     path("realtime/events/", StreamEventListApi.as_view(), name="realtime-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -916,6 +916,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications/failures/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Failed and undeliverable messages, newest first, with whether each can be resent (admins, schedulers). */
+        get: operations["notifications_failures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/health/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Sent, delivered, failed and fallen back per channel and day (admins, schedulers). */
+        get: operations["notifications_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/messages/{message_id}/resend/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Resend a failed or undeliverable message once (admins, schedulers). */
+        post: operations["notifications_message_resend"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/preferences/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The signed-in patient's own notification preferences. */
+        get: operations["notifications_preferences"];
+        /** @description The signed-in patient's own notification preferences. */
+        put: operations["notifications_preferences_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/twilio/inbound/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Twilio's inbound SMS webhook: replies to reminders; answers with TwiML. */
+        post: operations["notifications_twilio_inbound"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/twilio/status/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Twilio's delivery status callback for a message or call we sent. */
+        post: operations["notifications_twilio_status"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/realtime/events/": {
         parameters: {
             query?: never;
@@ -2440,6 +2543,10 @@ export interface components {
          * @enum {string}
          */
         IntakeQuestionKindEnum: "text" | "yesno";
+        Language: {
+            code: string;
+            name: string;
+        };
         LocationRef: {
             readonly id: number;
             name: string;
@@ -2530,6 +2637,36 @@ export interface components {
             body: string;
         };
         /**
+         * @description * `sms` - sms
+         *     * `email` - email
+         *     * `voice` - voice
+         * @enum {string}
+         */
+        MessageChannelEnum: "sms" | "email" | "voice";
+        MessageFailure: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            channel: components["schemas"]["MessageChannelEnum"];
+            state: components["schemas"]["MessageStateEnum"];
+            attempts: number;
+            last_error_code: string;
+            recipient_masked: string;
+            patient_name: string;
+            /** Format: date-time */
+            created_at: string;
+            fell_back_to: (components["schemas"]["MessageChannelEnum"] | components["schemas"]["NullEnum"]) | null;
+            resendable: boolean;
+        };
+        MessageFailurePage: {
+            count: number;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["MessageFailure"][];
+        };
+        /**
          * @description * `chat` - chat
          *     * `notice` - notice
          * @enum {string}
@@ -2538,6 +2675,17 @@ export interface components {
         MessageList: {
             results: components["schemas"]["Message"][];
         };
+        /**
+         * @description * `queued` - queued
+         *     * `sending` - sending
+         *     * `sent` - sent
+         *     * `delivered` - delivered
+         *     * `failed` - failed
+         *     * `undeliverable` - undeliverable
+         *     * `withdrawn` - withdrawn
+         * @enum {string}
+         */
+        MessageStateEnum: "queued" | "sending" | "sent" | "delivered" | "failed" | "undeliverable" | "withdrawn";
         MyWaitlist: {
             entries: components["schemas"]["WaitlistEntry"][];
             offers: components["schemas"]["WaitlistOffer"][];
@@ -2594,6 +2742,45 @@ export interface components {
         };
         NoticeBodyRequest: {
             body: string;
+        };
+        NotificationHealth: {
+            days: components["schemas"]["NotificationHealthDay"][];
+            totals: components["schemas"]["NotificationHealthTotals"];
+        };
+        NotificationHealthDay: {
+            /** Format: date */
+            date: string;
+            channel: components["schemas"]["MessageChannelEnum"];
+            queued: number;
+            sent: number;
+            delivered: number;
+            failed: number;
+            undeliverable: number;
+            fell_back: number;
+        };
+        NotificationHealthTotals: {
+            sent: number;
+            delivered: number;
+            failed: number;
+            fell_back: number;
+            /** Format: double */
+            delivery_rate: number | null;
+        };
+        NotificationPreference: {
+            channels: components["schemas"]["PreferenceChannelEnum"][];
+            language: string;
+            languages: components["schemas"]["Language"][];
+            sms_opt_out: boolean;
+            email_opt_out: boolean;
+            phone_masked: string;
+            email_masked: string;
+        };
+        NotificationPreferenceUpdateRequest: {
+            channels?: components["schemas"]["PreferenceChannelEnum"][];
+            language?: string;
+            sms_opt_out?: boolean;
+            email_opt_out?: boolean;
+            time_zone?: string;
         };
         /** @enum {unknown} */
         NullEnum: null;
@@ -2920,6 +3107,12 @@ export interface components {
             id: number;
             display_name: string;
         };
+        /**
+         * @description * `sms` - sms
+         *     * `email` - email
+         * @enum {string}
+         */
+        PreferenceChannelEnum: "sms" | "email";
         Presence: {
             status: components["schemas"]["PresenceStatusEnum"];
             /** Format: date-time */
@@ -3060,6 +3253,11 @@ export interface components {
             reason: string;
             override_reason?: string;
         };
+        Resent: {
+            /** Format: uuid */
+            id: string;
+            state: components["schemas"]["MessageStateEnum"];
+        };
         Resource: {
             schedule_id: number;
             kind: components["schemas"]["ResourceKindEnum"];
@@ -3182,6 +3380,18 @@ export interface components {
             detail: string;
             current_status: string;
             target_status: string;
+        };
+        TwilioInboundRequest: {
+            MessageSid: string;
+            From: string;
+            Body: string;
+        };
+        TwilioStatusRequest: {
+            MessageSid?: string;
+            MessageStatus?: string;
+            CallSid?: string;
+            CallStatus?: string;
+            ErrorCode?: string;
         };
         /**
          * @description * `clinical-note` - Clinical note
@@ -7070,6 +7280,348 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    notifications_failures: {
+        parameters: {
+            query?: {
+                page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageFailurePage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    notifications_health: {
+        parameters: {
+            query?: {
+                /** @description 1-90, default 14 */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationHealth"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    notifications_message_resend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Resent"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    notifications_preferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPreference"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    notifications_preferences_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["NotificationPreferenceUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPreference"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    notifications_twilio_inbound: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["TwilioInboundRequest"];
+            };
+        };
+        responses: {
+            /** @description TwiML reply */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    notifications_twilio_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["TwilioStatusRequest"];
+            };
+        };
+        responses: {
+            /** @description Applied */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
                 };
             };
         };

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    """The outbox of messages (SMS, email, voice) with provider failover, delivery receipts, two-way SMS and
+    opt-outs (docs/notifications.md). Depends on ehr and core only; other apps plug in through
+    ``notifications.registry``."""
+
+    name = "notifications"
+    verbose_name = "Notifications"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,106 @@
+"""Reads of notifications: the reminder health screen and the failures list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from ehr.models import Role, User
+from notifications.dto import FailureRow, Health, HealthDay, HealthTotals
+from notifications.errors import Forbidden
+from notifications.models import MessageState, OutboundMessage
+from notifications.services.rendering import mask_email, mask_phone
+
+S = MessageState
+HEALTH_VIEWERS = (Role.ADMIN, Role.SCHEDULER)
+
+
+def _authorise(actor: User) -> None:
+    if not actor.has_role(*HEALTH_VIEWERS):
+        raise Forbidden("Only administrators and schedulers see reminder health.")
+
+
+def message_health(*, actor: User, days: int = 14) -> Health:
+    """Per day (of creation, in the server's zone) and channel: how many messages are queued, sent (handed to the
+    provider, delivered included), delivered, failed, undeliverable and fell back (a fallback message exists).
+    Withdrawn messages are not counted. Admins and schedulers only. Two queries whatever the volume."""
+    _authorise(actor)
+    zone = ZoneInfo(settings.TIME_ZONE)
+    today = timezone.now().astimezone(zone).date()
+    first = today - dt.timedelta(days=days - 1)
+    since = dt.datetime.combine(first, dt.time.min, tzinfo=zone)
+    fell_back = Exists(OutboundMessage.objects.filter(fallback_of=OuterRef("pk")))
+    rows = (
+        OutboundMessage.objects.filter(created_at__gte=since)
+        .exclude(state=S.WITHDRAWN)
+        .annotate(day=TruncDate("created_at", tzinfo=zone), has_fallback=fell_back)
+        .values("day", "channel")
+        .annotate(
+            queued=Count("id", filter=Q(state__in=[S.QUEUED, S.SENDING])),
+            sent=Count("id", filter=Q(state__in=[S.SENT, S.DELIVERED])),
+            delivered=Count("id", filter=Q(state=S.DELIVERED)),
+            failed=Count("id", filter=Q(state=S.FAILED)),
+            undeliverable=Count("id", filter=Q(state=S.UNDELIVERABLE)),
+            fell_back=Count("id", filter=Q(has_fallback=True)),
+        )
+        .order_by("day", "channel")
+    )
+    result = [
+        HealthDay(
+            date=row["day"],
+            channel=row["channel"],
+            queued=row["queued"],
+            sent=row["sent"],
+            delivered=row["delivered"],
+            failed=row["failed"],
+            undeliverable=row["undeliverable"],
+            fell_back=row["fell_back"],
+        )
+        for row in rows
+    ]
+    sent = sum(d.sent for d in result)
+    delivered = sum(d.delivered for d in result)
+    totals = HealthTotals(
+        sent=sent,
+        delivered=delivered,
+        failed=sum(d.failed + d.undeliverable for d in result),
+        fell_back=sum(d.fell_back for d in result),
+        delivery_rate=round(delivered / sent, 4) if sent else None,
+    )
+    return Health(days=result, totals=totals)
+
+
+def message_failures_queryset(*, actor: User) -> QuerySet[OutboundMessage]:
+    """Failed and undeliverable messages, newest first, with the patient and the fallback fetched in the same query.
+    Admins and schedulers only."""
+    _authorise(actor)
+    return (
+        OutboundMessage.objects.filter(state__in=[S.FAILED, S.UNDELIVERABLE])
+        .select_related("patient", "fallback")
+        .annotate(resent=Exists(OutboundMessage.objects.filter(source_type="message", source_id=OuterRef("id"))))
+        .order_by("-created_at", "id")
+    )
+
+
+def failure_row(message: OutboundMessage) -> FailureRow:
+    fallback = getattr(message, "fallback", None)
+    masked = mask_email(message.recipient) if message.channel == "email" else mask_phone(message.recipient)
+    patient = message.patient
+    return FailureRow(
+        id=str(message.id),
+        kind=message.kind,
+        channel=message.channel,
+        state=message.state,
+        attempts=message.attempts,
+        last_error_code=message.last_error_code,
+        recipient_masked=masked,
+        patient_name=f"{patient.given_name} {patient.family_name}" if patient is not None else "",
+        created_at=message.created_at,
+        fell_back_to=fallback.channel if fallback is not None else None,
+        resendable=not getattr(message, "resent", False),
+    )

@@ -1,0 +1,284 @@
+"""Writing to the outbox: enqueue (in the caller's transaction), withdraw, resend, staff alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ehr.models import Patient, Role, User
+from notifications.dto import MessageRef
+from notifications.errors import Forbidden, InvalidInput, MessageNotFound, NotResendable
+from notifications.models import Channel, ContactPreference, MessageState, OutboundMessage
+from notifications.services.rendering import LANGUAGE_CODES, e164
+from notifications.services.transitions import message_transition
+
+S = MessageState
+STAFF_RESENDERS = (Role.ADMIN, Role.SCHEDULER)
+DEFAULT_CHANNELS = ["sms", "email"]
+
+
+def _ref(message: OutboundMessage, *, created: bool) -> MessageRef:
+    return MessageRef(
+        id=str(message.id),
+        channel=message.channel,
+        kind=message.kind,
+        state=message.state,
+        due_at=message.due_at,
+        created=created,
+    )
+
+
+def message_enqueue(
+    *,
+    channel: str,
+    kind: str,
+    template_key: str,
+    recipient: str,
+    due_at: dt.datetime,
+    context: dict[str, Any],
+    patient_id: int | None = None,
+    user_id: int | None = None,
+    source: tuple[str, str | int, str] | None = None,
+    language: str | None = None,
+    idempotency_key: str | None = None,
+    fallback_of_id: uuid.UUID | None = None,
+    state: str = S.QUEUED,
+    last_error_code: str = "",
+) -> MessageRef:
+    """Write one message to the outbox in the caller's transaction (it is sent only if that commits). Idempotent:
+    with a ``source`` (type, id, key) a second call while the first is not withdrawn returns the existing message
+    (``created=False``), and so does a repeated ``idempotency_key``. ``context`` holds names, times and links only,
+    never clinical details. Callers: services of other apps (reminder plans, alerts)."""
+    if channel not in Channel.values:
+        raise InvalidInput({"channel": [f"Use one of: {', '.join(Channel.values)}."]})
+    source_type, source_id, source_key = ("", "", "") if source is None else (source[0], str(source[1]), source[2])
+    if source is not None and fallback_of_id is None:
+        existing = (
+            OutboundMessage.objects.filter(
+                source_type=source_type, source_id=source_id, source_key=source_key, fallback_of__isnull=True
+            )
+            .exclude(state=S.WITHDRAWN)
+            .first()
+        )
+        if existing is not None:
+            return _ref(existing, created=False)
+    key = idempotency_key or f"msg-{uuid.uuid4().hex}"
+    if idempotency_key:
+        existing = OutboundMessage.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return _ref(existing, created=False)
+    now = timezone.now()
+    message = OutboundMessage(
+        channel=channel,
+        kind=kind,
+        template_key=template_key,
+        language=language or "en",
+        recipient=recipient,
+        patient_id=patient_id,
+        user_id=user_id,
+        context=context,
+        state=state,
+        due_at=due_at,
+        next_attempt_at=due_at,
+        max_attempts=settings.NOTIFICATIONS_MAX_ATTEMPTS,
+        idempotency_key=key,
+        fallback_of_id=fallback_of_id,
+        source_type=source_type,
+        source_id=source_id,
+        source_key=source_key,
+        last_error_code=last_error_code,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with transaction.atomic():  # a savepoint: losing a race for the source leaves the caller's transaction usable
+            message.save(force_insert=True)
+    except IntegrityError:
+        racer = OutboundMessage.objects.filter(idempotency_key=key).first() or (
+            OutboundMessage.objects.filter(
+                source_type=source_type, source_id=source_id, source_key=source_key, fallback_of__isnull=True
+            )
+            .exclude(state=S.WITHDRAWN)
+            .first()
+        )
+        if racer is None:
+            raise
+        return _ref(racer, created=False)
+    return _ref(message, created=True)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Where and how a patient can be reached now: the channels in preference order that have a contact and no
+    opt-out, with the recipient for each."""
+
+    channels: list[tuple[str, str]]
+    language: str
+    time_zone: str
+
+
+def preference_for(patient_id: int, *, lock: bool = False) -> ContactPreference:
+    """The patient's preference row, created with the defaults on first use (language from the patient record)."""
+    queryset = ContactPreference.objects.select_for_update() if lock else ContactPreference.objects
+    preference = queryset.filter(patient_id=patient_id).first()
+    if preference is not None:
+        return preference
+    language = Patient.objects.filter(pk=patient_id).values_list("preferred_language", flat=True).first() or "en"
+    language = language.split("-")[0].lower()
+    try:
+        with transaction.atomic():
+            ContactPreference.objects.create(
+                patient_id=patient_id,
+                channels=list(DEFAULT_CHANNELS),
+                language=language if language in LANGUAGE_CODES else "en",
+            )
+    except IntegrityError:
+        pass  # created by a racer
+    return queryset.get(patient_id=patient_id)
+
+
+def contact_for(patient_id: int) -> Contact:
+    preference = preference_for(patient_id)
+    phone, email = Patient.objects.filter(pk=patient_id).values_list("phone", "email").get()
+    usable: list[tuple[str, str]] = []
+    for channel in preference.channels or DEFAULT_CHANNELS:
+        if channel == Channel.SMS and phone and not preference.sms_opt_out and settings.NOTIFICATIONS_SMS_ENABLED:
+            usable.append((channel, e164(phone)))
+        elif (
+            channel == Channel.EMAIL and email and not preference.email_opt_out and settings.NOTIFICATIONS_EMAIL_ENABLED
+        ):
+            usable.append((channel, email))
+    return Contact(channels=usable, language=preference.language, time_zone=preference.time_zone)
+
+
+def message_enqueue_for_patient(
+    *,
+    patient_id: int,
+    kind: str,
+    template_key: str,
+    due_at: dt.datetime,
+    context: dict[str, Any],
+    source: tuple[str, str | int, str] | None = None,
+) -> MessageRef:
+    """Queue a message on the patient's first usable channel (preferences, opt-outs, contact details on the record)
+    in their language. With no usable channel the row is written as ``undeliverable`` so the health screen shows
+    it: never silently dropped. Same transaction and idempotency rules as ``message_enqueue``."""
+    contact = contact_for(patient_id)
+    if not contact.channels:
+        return message_enqueue(
+            channel=Channel.SMS,
+            kind=kind,
+            template_key=template_key,
+            recipient="",
+            due_at=due_at,
+            context=context,
+            patient_id=patient_id,
+            source=source,
+            language=contact.language,
+            state=S.UNDELIVERABLE,
+            last_error_code="no_channel",
+        )
+    channel, recipient = contact.channels[0]
+    return message_enqueue(
+        channel=channel,
+        kind=kind,
+        template_key=template_key,
+        recipient=recipient,
+        due_at=due_at,
+        context=context,
+        patient_id=patient_id,
+        source=source,
+        language=contact.language,
+    )
+
+
+def messages_withdraw_for_source(*, source_type: str, source_id: str | int, key_prefix: str = "") -> int:
+    """Withdraw every queued message of a source (e.g. the reminders of a rescheduled or cancelled appointment) in
+    the caller's transaction; returns how many. Messages already being sent or sent are left alone (a message in
+    flight cannot be called back; the dispatcher also checks the source before sending)."""
+    with transaction.atomic():
+        rows = list(
+            OutboundMessage.objects.select_for_update()
+            .filter(
+                source_type=source_type,
+                source_id=str(source_id),
+                source_key__startswith=key_prefix,
+                state=S.QUEUED,
+            )
+            .order_by("id")
+        )
+        for message in rows:
+            message_transition(message, S.WITHDRAWN)
+            message.save(update_fields=["state", "updated_at"])
+    return len(rows)
+
+
+def message_resend(*, actor: User, message_id: str) -> MessageRef:
+    """Staff (admin, scheduler) resend a failed or undeliverable message: a new message of kind ``manual_resend``
+    on the patient's first usable channel now (or the same recipient for staff alerts). At most one resend per
+    message (the source key ``message:<id>:resend`` is unique). Raises ``Forbidden``, ``MessageNotFound``,
+    ``NotResendable``."""
+    if not actor.has_role(*STAFF_RESENDERS):
+        raise Forbidden("Only administrators and schedulers resend messages.")
+    try:
+        pk = uuid.UUID(str(message_id))
+    except ValueError:
+        raise MessageNotFound() from None
+    with transaction.atomic():
+        original = OutboundMessage.objects.select_for_update().filter(pk=pk).first()
+        if original is None:
+            raise MessageNotFound()
+        if original.state not in (S.FAILED, S.UNDELIVERABLE):
+            raise NotResendable()
+        source = ("message", str(original.id), "resend")
+        if OutboundMessage.objects.filter(source_type="message", source_id=str(original.id)).exists():
+            raise NotResendable("This message was resent already.")
+        now = timezone.now()
+        if original.patient_id is not None:
+            ref = message_enqueue_for_patient(
+                patient_id=original.patient_id,
+                kind="manual_resend",
+                template_key=original.template_key,
+                due_at=now,
+                context=original.context,
+                source=source,
+            )
+        else:
+            ref = message_enqueue(
+                channel=original.channel,
+                kind="manual_resend",
+                template_key=original.template_key,
+                recipient=original.recipient,
+                due_at=now,
+                context=original.context,
+                user_id=original.user_id,
+                source=source,
+                language=original.language,
+            )
+    return ref
+
+
+def staff_alert_send(*, user_id: int, kind: str, context: dict[str, Any]) -> MessageRef:
+    """Alert a staff member (e.g. a patient has waited beyond a threshold) by email now, in the caller's
+    transaction. ``context``: ids, times and first names only. Staff without an email get an ``undeliverable`` row.
+    Callers: telehealth and scheduling services."""
+    email = User.objects.filter(pk=user_id).values_list("email", flat=True).first()
+    if email is None:
+        raise InvalidInput({"user_id": ["Unknown user."]})
+    return message_enqueue(
+        channel=Channel.EMAIL,
+        kind="staff_alert",
+        template_key=kind,
+        recipient=email,
+        due_at=timezone.now(),
+        context=context,
+        user_id=user_id,
+        state=S.QUEUED if email else S.UNDELIVERABLE,
+        last_error_code="" if email else "no_channel",
+    )
