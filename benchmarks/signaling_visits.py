@@ -29,6 +29,8 @@ Figures (one JSON line per round on stdout; progress on stderr):
   doctor receiving the patient's frame k (two relays through daphne A → Redis → daphne B and back, and the
   patient client's turn-around). ``visits * (candidates + 1)`` samples.
 - ``one_way_p50_ms`` / ``one_way_p99_ms``: send → receive of every relayed frame, both directions.
+- ``rtt_p99_ms_by_window``: the round trip's p99 per 5 s of the round (a stall of the host versus steady queueing).
+- ``sockets_closed``: sockets the server closed during the run, by side and close code (must be empty).
 - ``lost``: frames not received within ``DRAIN_S`` after the round's last send; of those, ``late`` arrived while
   the run kept listening (up to ``LATE_WAIT_S``) and ``undelivered`` never did. ``reordered``: frames received with
   a lower number than one already received on that socket; ``duplicates``; ``echoed``: frames that came back to
@@ -58,6 +60,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -81,6 +84,7 @@ HARD_LIMIT_S = 840
 CONNECT_BATCH = 50
 DRAIN_S = 10.0  # after the last send; what has not arrived by then counts as lost
 LATE_WAIT_S = 30.0  # then keep listening (while frames still arrive) to tell late from never delivered
+WINDOW_S = 5.0  # rtt_p99_ms_by_window: one p99 per this many seconds of the round (stalls versus steady queueing)
 SEQ_STRIDE = 1000  # seq = round * SEQ_STRIDE + k: a late frame of an earlier round is never mistaken for a new one
 TARGET_RTT_P99_MS = 50.0
 ORIGIN_HOST = "127.0.0.1"
@@ -393,6 +397,7 @@ class VisitRun:
     rounds: dict[int, tuple[Side, Side]] = field(default_factory=dict)  # round -> (doctor's side, patient's side)
     echoed: int = 0
     other: int = 0
+    closed: list[str] = field(default_factory=list)  # "doctor:<code>" / "patient:<code>" of sockets that closed
 
 
 def candidate(k: int, side: str) -> dict[str, Any]:
@@ -481,8 +486,9 @@ async def read_side(run: VisitRun, *, doctor: bool) -> None:
             if not doctor:
                 mine.sent[k] = time.perf_counter_ns()
                 await ws.send(frame_for(k, doctor=False, round_no=round_no))
-    except websockets.ConnectionClosed:
-        return
+    except websockets.ConnectionClosed as closed:
+        code = closed.rcvd.code if closed.rcvd is not None else "none"
+        run.closed.append(f"{'doctor' if doctor else 'patient'}:{code}")
 
 
 async def negotiate(run: VisitRun, round_no: int, start_at: float, candidates: int) -> None:
@@ -530,6 +536,7 @@ async def run_round(
 
     rtt: list[float] = []
     one_way: list[float] = []
+    by_window: dict[int, list[float]] = {}  # RTTs by when the doctor sent the frame, WINDOW_S buckets
     reordered = duplicates = undelivered = 0
     for run in runs:
         doc, pat = run.rounds[round_no]
@@ -548,7 +555,10 @@ async def run_round(
                     one_way.append((at - sender.sent[k]) / 1e6)
             undelivered += len(set(sender.sent) - seen)
         answered = dict(doc.received)
-        rtt += [(answered[k] - sent) / 1e6 for k, sent in doc.sent.items() if k in answered]
+        for k, sent in doc.sent.items():
+            if k in answered:
+                rtt.append((answered[k] - sent) / 1e6)
+                by_window.setdefault(int((sent / 1e9 - t0) // WINDOW_S), []).append(rtt[-1])
         # A doctor frame the patient never got is never answered: count that reply as undelivered too.
         undelivered += len(doc.sent) - len(pat.sent)
     rtt.sort()
@@ -561,6 +571,7 @@ async def run_round(
         "one_way_p50_ms": percentile(one_way, 0.5),
         "one_way_p99_ms": percentile(one_way, 0.99),
         "rtt_samples": len(rtt),
+        "rtt_p99_ms_by_window": [percentile(sorted(by_window[w]), 0.99) for w in sorted(by_window)],
         "messages": messages,
         "messages_expected": expected,
         "messages_per_s": round(in_time / max(wall, 1e-9), 1),
@@ -571,6 +582,7 @@ async def run_round(
         "duplicates": duplicates,
         "echoed": sum(r.echoed for r in runs),
         "unexpected_frames": sum(r.other for r in runs),
+        "sockets_closed": dict(Counter(c for r in runs for c in r.closed)),
         "server_cpu_s": round(server_cpu, 2),
         "server_cpu_us_per_message": round(server_cpu / max(in_time, 1) * 1e6),
         "client_cpu_share": round(client_cpu / max(wall, 1e-9), 2),
@@ -646,7 +658,9 @@ def orchestrate(visits: int, spreads: list[float], candidates: int) -> None:
     run_child([str(BIN / "python"), "manage.py", "migrate", "--noinput", "--skip-checks"], timeout=300)
     log(f"seeding {visits} visits")
     plan = json.loads(run_child([str(BIN / "python"), str(SCRIPT), "setup", "--visits", str(visits)], timeout=600))
-    with tempfile.TemporaryDirectory(prefix="signal-bench-") as tmp:
+    keep = os.environ.get("BENCH_SIGNAL_KEEP_LOGS")  # a folder to keep the daphne logs in
+    with contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory(prefix="signal-bench-") as tmp:
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         servers = [Daphne("daphne-a", Path(tmp)), Daphne("daphne-b", Path(tmp))]
         try:
             for server in servers:
