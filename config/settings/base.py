@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "axes",
     "core",
     "ehr",
+    "notifications",
     "scheduling",
     "telehealth",
     "signaling",
@@ -134,6 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     "scheduling-holds-expire": {"task": "scheduling.tasks.holds_release_expired", "schedule": 60.0},
     "scheduling-noshow": {"task": "scheduling.tasks.appointments_mark_noshow", "schedule": 60.0},
     "telehealth-grace-expiry": {"task": "telehealth.tasks.visits_expire_grace", "schedule": 60.0},
+    "notifications-dispatch": {"task": "notifications.tasks.messages_dispatch_tick", "schedule": 60.0},
 }
 
 # --- Scheduling ------------------------------------------------------------------------------------------------
@@ -158,6 +160,51 @@ TURN_URLS: list[str] = env.list(
 STUN_URLS: list[str] = env.list("STUN_URLS", default=["stun:127.0.0.1:3478"])
 TURN_SECRET = env.str("TURN_SECRET", default="local-turn-secret")
 TURN_CREDENTIAL_TTL_SECONDS = env.int("TURN_CREDENTIAL_TTL_SECONDS", default=600)
+
+# --- Notifications (docs/notifications.md) ---------------------------------------------------------------------
+# Twilio (SMS, voice): TWILIO_API_BASE empty = Twilio's real API; tests and the `make run` demo point it at the local
+# fake (tests/fakes/twilio_server.py). TWILIO_SECONDARY_* is a second SMS provider slot (empty = none).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
+TWILIO_SECONDARY_ACCOUNT_SID = env.str("TWILIO_SECONDARY_ACCOUNT_SID", default="")
+TWILIO_SECONDARY_AUTH_TOKEN = env.str("TWILIO_SECONDARY_AUTH_TOKEN", default="")
+TWILIO_SECONDARY_FROM_NUMBER = env.str("TWILIO_SECONDARY_FROM_NUMBER", default="")
+TWILIO_SECONDARY_API_BASE = env.str("TWILIO_SECONDARY_API_BASE", default="")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+# Email through Django's SMTP backend.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Consulta <reminders@consulta.localhost>")
+# Base of the status-callback URLs given to Twilio and of the links in messages (the address Twilio reaches us at).
+NOTIFICATIONS_PUBLIC_BASE_URL = env.str("NOTIFICATIONS_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+NOTIFICATIONS_SMS_ENABLED = env.bool("NOTIFICATIONS_SMS_ENABLED", default=True)
+NOTIFICATIONS_EMAIL_ENABLED = env.bool("NOTIFICATIONS_EMAIL_ENABLED", default=True)
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=3)
+NOTIFICATIONS_RETRY_BACKOFF_SECONDS: list[int] = [
+    int(x) for x in env.list("NOTIFICATIONS_RETRY_BACKOFF_SECONDS", default=["30", "120"])
+]
+# A message is delivered, or has fallen back to the next channel, within this many seconds of being due.
+NOTIFICATIONS_FALLBACK_WITHIN_SECONDS = env.int("NOTIFICATIONS_FALLBACK_WITHIN_SECONDS", default=900)
+# A `sending` row untouched this long belongs to a dead worker: the provider is asked before anything is re-sent.
+NOTIFICATIONS_SENDING_STALE_SECONDS = env.int("NOTIFICATIONS_SENDING_STALE_SECONDS", default=120)
+NOTIFICATIONS_QUIET_HOURS = env.str("NOTIFICATIONS_QUIET_HOURS", default="21:00-08:00")
+# Each beat tick starts this many draining tasks (they share the work through row locks) ...
+NOTIFICATIONS_DISPATCH_FANOUT = env.int("NOTIFICATIONS_DISPATCH_FANOUT", default=2)
+# ... each claims batches of this size and hands them to providers with this many threads.
+NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=50)
+NOTIFICATIONS_SEND_THREADS = env.int("NOTIFICATIONS_SEND_THREADS", default=8)
+# Reminders before an appointment when its type has no plan of its own (minutes), and the video check-in message.
+REMINDER_DEFAULT_OFFSETS_MINUTES: list[int] = [
+    int(x) for x in env.list("REMINDER_DEFAULT_OFFSETS_MINUTES", default=["1440", "120"])
+]
+REMINDER_VIDEO_LINK_MINUTES = env.int("REMINDER_VIDEO_LINK_MINUTES", default=15)
 
 # --- Identity, sessions, passwords -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "ehr.User"
@@ -239,6 +286,9 @@ SPECTACULAR_SETTINGS = {
         "DeviceCheckResultEnum": "telehealth.api.serializers.DEVICE_CHECK_RESULTS",
         "CandidateTypeEnum": "telehealth.api.serializers.CANDIDATE_TYPES",
         "VisitStatusEnum": "telehealth.api.serializers.VISIT_STATUSES",
+        "MessageChannelEnum": "notifications.api.serializers.CHANNELS",
+        "MessageStateEnum": "notifications.api.serializers.MESSAGE_STATES",
+        "PreferenceChannelEnum": "notifications.api.serializers.PREFERENCE_CHANNELS",
     },
 }
 
@@ -284,7 +334,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # SQL with its parameters (PHI) is logged at DEBUG; never let a LOG_LEVEL=DEBUG run print it.
-    "loggers": {"daphne": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+        # The Twilio SDK logs every request's parameters (phone numbers, message bodies) at INFO.
+        "twilio": {"level": "WARNING"},
+    },
 }
 
 # Documents of the clinical record (docs/documents.md): the files live outside the database under this directory,
