@@ -19,6 +19,8 @@ export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-$DATABASE_URL}"
 export BENCH_REDIS_URL="${BENCH_REDIS_URL:-${REDIS_URL%/*}/14}"
 # scheduling_booking.py seeds and books into a database of its own on the same server (docs/benchmarks.md).
 export BENCH_SCHED_DATABASE_URL="${BENCH_SCHED_DATABASE_URL:-${BENCH_DATABASE_URL%/*}/consulta_sched_bench}"
+# telehealth_admit_to_frame.py: a database of its own too (demo-seeded), plus coturn and the system Chromium.
+export BENCH_VIDEO_DATABASE_URL="${BENCH_VIDEO_DATABASE_URL:-${BENCH_DATABASE_URL%/*}/consulta_video_bench}"
 unset DATABASE_URL REDIS_URL
 
 status=0
