@@ -35,6 +35,10 @@ describe("navigation table", () => {
     expect(canOpen("patientHome", ["practitioner"])).toBe(false);
     expect(canOpen("billingHome", ["scheduler"])).toBe(false);
     expect(canOpen("patientAccessLog", ["practitioner", "nurse", "scheduler", "billing", "admin"])).toBe(false);
+    expect(canOpen("patientNotifications", ["practitioner", "nurse", "scheduler", "billing", "admin"])).toBe(false);
+    expect(canOpen("scheduleReminders", ["practitioner", "nurse", "billing", "patient"])).toBe(false);
+    expect(canOpen("scheduleReminders", ["scheduler"])).toBe(true);
+    expect(canOpen("scheduleReminders", ["admin"])).toBe(true);
   });
 
   it("lets every staff role, and no patient, find and register patients", () => {
@@ -54,6 +58,7 @@ describe("navigation table", () => {
       { name: "patientRecord", path: "/patient/record", label: "My record" },
       // The nav's text is shorter than the page's h1 ("Who opened my record").
       { name: "patientAccessLog", path: "/patient/access-log", label: "Access log" },
+      { name: "patientNotifications", path: "/patient/notifications", label: "Notifications" },
     ]);
     expect(navItemsFor(["nurse"])).toEqual([
       { name: "clinicHome", path: "/clinic", label: "My clinic" },
@@ -75,6 +80,7 @@ describe("navigation table", () => {
       "/schedule/board",
       "/schedule/calendar",
       "/schedule/availability",
+      "/schedule/reminders",
       "/admin-console/users",
       "/admin-console/audit",
       "/admin-console/status",
@@ -98,6 +104,7 @@ describe("navigation table", () => {
       "Live board",
       "Calendar",
       "Availability",
+      "Reminders",
     ]);
   });
 

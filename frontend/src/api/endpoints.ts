@@ -35,10 +35,14 @@ import type {
   Me,
   Medication,
   MedicationCreateRequest,
+  MessageFailurePage,
   MyWaitlist,
   Note,
   NoteList,
   NoteSections,
+  NotificationHealth,
+  NotificationPreference,
+  NotificationPreferenceUpdateRequest,
   Observation,
   ObservationCreateRequest,
   PaginatedAccessLogRowList,
@@ -56,6 +60,7 @@ import type {
   QueueView,
   RecordHistory,
   RescheduleRequest,
+  Resent,
   ScheduleList,
   UserRow,
   VisitDetail,
@@ -373,4 +378,30 @@ export const telehealth = {
   colleagues: (signal?: AbortSignal) => api.get<ColleagueList>(`${TELEHEALTH}/colleagues/`, { signal }),
   /** Admin: recent visits with the latest quality summary of each participant. */
   qualityList: (signal?: AbortSignal) => api.get<QualityList>(`${TELEHEALTH}/quality/`, { signal }),
+};
+
+const NOTIFICATIONS = "/api/v1/notifications";
+
+/** The periods the reminder-health screen offers (the API takes 1–90 days). */
+export const HEALTH_PERIODS = [7, 14, 30] as const;
+
+/**
+ * Notifications (docs/notifications.md): reminder health for admins and schedulers, resend, a patient's own contact
+ * preferences. Errors carry {code, detail, fields?}.
+ */
+export const notifications = {
+  /** Admins, schedulers: per channel and day (of the server's zone) for the last `days` days, and the totals. */
+  health: (days: number, signal?: AbortSignal) =>
+    api.get<NotificationHealth>(`${NOTIFICATIONS}/health/`, { query: { days }, signal }),
+  /** Admins, schedulers: failed and undeliverable messages, newest first, 25 a page (404 past the last page). */
+  failures: (params: { page?: number }, signal?: AbortSignal) =>
+    api.get<MessageFailurePage>(`${NOTIFICATIONS}/failures/`, { query: { ...params }, signal }),
+  /** Admins, schedulers: 201 with the new message; 409 `not_resendable` when it was resent already. */
+  resend: (messageId: string) =>
+    api.post<Resent>(`${NOTIFICATIONS}/messages/${encodeURIComponent(messageId)}/resend/`),
+  /** Patient: my preferences (created with defaults on first read); 404 `no_patient_record`. */
+  preferences: (signal?: AbortSignal) => api.get<NotificationPreference>(`${NOTIFICATIONS}/preferences/`, { signal }),
+  /** Patient: 200 with the saved preferences; 400 `invalid` with `fields` and nothing saved. */
+  updatePreferences: (body: NotificationPreferenceUpdateRequest) =>
+    request<NotificationPreference>("PUT", `${NOTIFICATIONS}/preferences/`, { body }),
 };

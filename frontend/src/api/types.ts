@@ -153,3 +153,24 @@ export type QualityReport = Schemas["QualityReport"];
 /** A recent visit with the latest report of each participant (GET quality/). */
 export type QualityVisitRow = Schemas["VisitQualitySummary"];
 export type QualityList = Schemas["QualityOverview"];
+
+// Notifications (issue 6, /api/v1/notifications/): reminder health and failures for admins and schedulers, resend,
+// a patient's own contact preferences.
+export type MessageChannel = Schemas["MessageChannelEnum"];
+export type MessageState = Schemas["MessageStateEnum"];
+/** The channels a patient orders (voice is never a patient's choice). */
+export type PreferenceChannel = Schemas["PreferenceChannelEnum"];
+/** One channel on one day (of the server's zone): the messages created that day, by where they are now. */
+export type NotificationHealthDay = Schemas["NotificationHealthDay"];
+/** `failed` counts failed and undeliverable; `delivery_rate` is delivered / sent (0–1), null when nothing was sent. */
+export type NotificationHealthTotals = Schemas["NotificationHealthTotals"];
+export type NotificationHealth = Schemas["NotificationHealth"];
+/** A failed or undeliverable message (`GET failures/`); `last_error_code` and `patient_name` may be "". */
+export type MessageFailure = Schemas["MessageFailure"];
+export type MessageFailurePage = Schemas["MessageFailurePage"];
+/** The new message a resend queued (201). */
+export type Resent = Schemas["Resent"];
+export type NotificationLanguage = Schemas["Language"];
+/** `channels` is ordered (the first is tried first); a masked contact is "" when the record has none. */
+export type NotificationPreference = Schemas["NotificationPreference"];
+export type NotificationPreferenceUpdateRequest = Schemas["NotificationPreferenceUpdateRequest"];

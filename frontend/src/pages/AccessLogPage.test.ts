@@ -78,6 +78,7 @@ describe("who opened my record", () => {
       "Book",
       "My record",
       "Access log",
+      "Notifications",
     ]);
     link("Access log", navigation("Main")).click();
     await waitFor(() => heading() === "Who opened my record", "the access log");
