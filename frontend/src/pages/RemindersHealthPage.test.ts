@@ -58,6 +58,7 @@ beforeEach(() => {
   backend = new FakeBackend();
   backend.me = makeMe({ id: 5, username: "scheduler", display_name: "Sam Desk", roles: ["scheduler"], primary_role: "scheduler" });
   fake = new FakeNotifications(backend);
+  document.cookie = `csrftoken=${backend.csrfToken}; path=/`;
   fake.days = [
     makeHealthDay({ date: "2026-03-04", channel: "sms", sent: 40, delivered: 37, failed: 2, undeliverable: 1, fell_back: 3 }),
     makeHealthDay({ date: "2026-03-04", channel: "email", queued: 2, sent: 5, delivered: 5, failed: 0, fell_back: 0 }),
@@ -86,6 +87,7 @@ beforeEach(() => {
 afterEach(() => {
   mounted?.unmount();
   mounted = null;
+  document.cookie = "csrftoken=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/";
 });
 
 describe("reminder health page", () => {

@@ -72,6 +72,9 @@ export class FakeNotifications {
   /** Newest first, as the API orders them. */
   failures: MessageFailure[] = [];
   preference: NotificationPreference = makePreference();
+  /** Answers the next preferences read / save instead of the fake (once), e.g. a 400 or a 503. */
+  nextRead: FakeReply | null = null;
+  nextUpdate: FakeReply | null = null;
   /** Original message id → the message its resend queued. */
   readonly resent = new Map<string, string>();
   private nextResend = 1;
@@ -79,14 +82,17 @@ export class FakeNotifications {
   constructor(private readonly backend: FakeBackend) {
     backend.on(`GET ${N}/health/`, (request) => this.health(request));
     backend.on(`GET ${N}/failures/`, (request) => this.failurePage(request));
-    backend.on(`GET ${N}/preferences/`, () => this.patientOnly() ?? { status: 200, body: this.preference });
-    backend.on(`PUT ${N}/preferences/`, (request) => this.patientOnly() ?? this.update(request));
+    backend.on(`GET ${N}/preferences/`, () => this.once("nextRead") ?? this.patientOnly() ?? { status: 200, body: this.preference });
+    backend.on(
+      `PUT ${N}/preferences/`,
+      (request) => this.csrf(request) ?? this.once("nextUpdate") ?? this.patientOnly() ?? this.update(request),
+    );
   }
 
   /** Lists a failed message and answers its resend route. */
   addFailure(failure: MessageFailure): MessageFailure {
     this.failures.push(failure);
-    this.backend.on(`POST ${N}/messages/${failure.id}/resend/`, () => this.resend(failure.id));
+    this.backend.on(`POST ${N}/messages/${failure.id}/resend/`, (request) => this.csrf(request) ?? this.resend(failure.id));
     return failure;
   }
 
@@ -100,6 +106,18 @@ export class FakeNotifications {
 
   updateCalls(): unknown[] {
     return this.backend.calls(`PUT ${N}/preferences/`).map((call) => call.body);
+  }
+
+  private once(slot: "nextRead" | "nextUpdate"): FakeReply | null {
+    const reply = this[slot];
+    this[slot] = null;
+    return reply;
+  }
+
+  /** Unsafe requests without the session's CSRF token are refused, as Django does. */
+  private csrf(request: FakeRequest): FakeReply | null {
+    if (request.headers["X-CSRFToken"] === this.backend.csrfToken) return null;
+    return { status: 403, body: { code: "csrf_failed", detail: "CSRF verification failed." } };
   }
 
   private staffOnly(): FakeReply | null {
