@@ -86,6 +86,7 @@ def _client(slot: TwilioSlot, timeout: float) -> Client:
     client = Client(slot.account_sid, slot.auth_token, http_client=TwilioHttpClient(timeout=timeout))
     if slot.api_base:
         client.api.base_url = slot.api_base.rstrip("/")
+        client.edge = client.region = None  # TWILIO_EDGE/TWILIO_REGION in the environment would rewrite the host
     return client
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from ehr.models import Role, User
@@ -82,7 +82,13 @@ def message_failures_queryset(*, actor: User) -> QuerySet[OutboundMessage]:
     return (
         OutboundMessage.objects.filter(state__in=[S.FAILED, S.UNDELIVERABLE])
         .select_related("patient", "fallback")
-        .annotate(resent=Exists(OutboundMessage.objects.filter(source_type="message", source_id=OuterRef("id"))))
+        .annotate(
+            resent=Exists(
+                OutboundMessage.objects.filter(
+                    source_type="message", source_id=Cast(OuterRef("id"), output_field=CharField())
+                )
+            )
+        )
         .order_by("-created_at", "id")
     )
 

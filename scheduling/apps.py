@@ -14,3 +14,7 @@ class SchedulingConfig(AppConfig):
         from scheduling.selectors import board_may_receive
 
         register_group_authoriser("scheduling", board_may_receive)
+
+        from scheduling.reminders import register as register_reminder_handlers
+
+        register_reminder_handlers()

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -18,3 +20,18 @@ class TelehealthConfig(AppConfig):
         register_group_authoriser("visit", visit_group_may_receive)
         register_group_authoriser("telehealth", queue_group_may_receive)
         register_status_listener(visit_appointment_status_changed)
+
+        from notifications.registry import register_context_provider
+
+        register_context_provider("video_checkin", checkin_link_for_reminder)
+
+
+def checkin_link_for_reminder(context: dict[str, Any]) -> dict[str, Any]:
+    """The signed single-use check-in link of a video reminder, minted when the message is sent (notifications
+    renders and stores the text once, so a re-send after a crash sends the same link)."""
+    from django.conf import settings
+
+    from telehealth.services.links import checkin_link_create
+
+    ref = checkin_link_create(actor=None, appointment_id=int(context["appointment_id"]))
+    return {"checkin_url": settings.NOTIFICATIONS_PUBLIC_BASE_URL.rstrip("/") + ref.url}

@@ -101,7 +101,9 @@ class MessageResendApi(APIView):
 class PreferenceApi(APIView):
     """The signed-in patient's own notification preferences."""
 
-    @extend_schema(operation_id="notifications_preferences", responses={200: s.NotificationPreferenceSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="notifications_preferences", responses={200: s.NotificationPreferenceSerializer, **ERRORS}
+    )
     def get(self, request: Request) -> Response:
         with notifications_errors():
             view = services.preference_get(actor=_actor(request))

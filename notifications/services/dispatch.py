@@ -24,6 +24,7 @@ import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
@@ -67,8 +68,10 @@ def _bound() -> dt.timedelta:
     return dt.timedelta(seconds=settings.NOTIFICATIONS_FALLBACK_WITHIN_SECONDS)
 
 
-def status_callback_url(message_id: uuid.UUID | str) -> str:
-    return f"{settings.NOTIFICATIONS_PUBLIC_BASE_URL.rstrip('/')}{STATUS_PATH}?message={message_id}"
+def status_callback_url(message_id: uuid.UUID | str, key: str) -> str:
+    """Our message id and idempotency key ride in the callback URL (Twilio has no idempotency header for Messages)."""
+    base = settings.NOTIFICATIONS_PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}{STATUS_PATH}?message={message_id}&idempotency_key={quote(key)}"
 
 
 def _provider_for(message: OutboundMessage, number: int) -> str | None:
@@ -198,13 +201,13 @@ def _hand_over(claim: Claim) -> SendResult | None:
             provider=claim.provider,
             to=claim.recipient,
             text=claim.body,
-            status_callback=status_callback_url(claim.message_id),
+            status_callback=status_callback_url(claim.message_id, claim.idempotency_key),
         )
     return providers.sms_send(
         provider=claim.provider,
         to=claim.recipient,
         body=claim.body,
-        status_callback=status_callback_url(claim.message_id),
+        status_callback=status_callback_url(claim.message_id, claim.idempotency_key),
     )
 
 

@@ -9,6 +9,7 @@ from scheduling.models.appointments import (
     Slot,
     SlotStatus,
 )
+from scheduling.models.reminders import ReminderPlan
 from scheduling.models.resources import (
     AvailabilityException,
     AvailabilityRule,
@@ -33,6 +34,7 @@ __all__ = [
     "HoldStatus",
     "Modality",
     "OfferStatus",
+    "ReminderPlan",
     "ResourceKind",
     "ResourceRequirement",
     "Schedule",

@@ -64,6 +64,7 @@ from scheduling.models import (
     Slot,
     SlotStatus,
 )
+from scheduling.reminders import reminders_plan, reminders_replan, reminders_withdraw
 from scheduling.selectors import appointment_dto, hold_dto
 from scheduling.services.transitions import appointment_transition
 from scheduling.timeutil import Interval, covers
@@ -669,6 +670,8 @@ def _after_booking(*, actor: User, appointment: Appointment, request: HttpReques
     appointment_event_record(
         appointment=appointment, type="booked", actor=actor, from_status="", to_status=appointment.status, data=data
     )
+    # Reminders (scheduling/reminders.py): outbox rows in this same transaction.
+    reminders_plan(appointment=appointment)
 
 
 def appointment_book(
@@ -855,6 +858,8 @@ def appointment_reschedule(
                 **({"override": True} if override else {}),
             },
         )
+        # Pending reminders follow the new time (scheduling/reminders.py).
+        reminders_replan(appointment=appointment)
     return appointment_dto(appointment)
 
 
@@ -911,6 +916,8 @@ def appointment_cancel(
             to_status=appointment.status,
             data={"reason": reason},
         )
+        # Pending reminders are withdrawn (scheduling/reminders.py).
+        reminders_withdraw(appointment_id=appointment.pk)
         if appointment.start > timezone.now():
             waitlist_offer_freed_slot(appointment=appointment, schedule_ids=schedule_ids)
     return appointment_dto(appointment)

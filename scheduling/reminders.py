@@ -1,0 +1,212 @@
+"""Reminder plans of appointments, and scheduling's side of two-way SMS (docs/notifications.md).
+
+Booking queues an appointment's reminders in the booking's transaction; rescheduling withdraws the pending ones and
+queues them again for the new time; cancelling withdraws them. Reminders are outbox rows in notifications (the
+one-minute dispatcher sends them); nothing is scheduled with Celery ``eta``. A reminder falling in the patient's
+quiet hours moves earlier, to the last minute before the quiet period, never later than the appointment. Reminders
+whose time has already passed collapse into one sent at once (unless now is in quiet hours, or a later reminder of
+the same kind is still to come)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ehr.models import Location, Patient, User
+from notifications import registry
+from notifications.services import (
+    in_quiet_hours,
+    message_enqueue_for_patient,
+    messages_withdraw_for_source,
+    quiet_hours_adjust,
+)
+from notifications.services.messages import contact_for
+from scheduling.errors import SchedulingError
+from scheduling.models import Appointment, AppointmentStatus, Modality, ReminderPlan
+from scheduling.services.transitions import ACTIVE_STATUSES
+
+SOURCE = "appointment"
+KEY_PREFIX = "reminder:"
+VIDEO_KEY = "reminder:video"
+DEVICE_CHECK_PATH = "/visits/check-in/{appointment_id}"
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    key: str
+    template_key: str
+    due_at: dt.datetime
+
+
+def reminder_times(
+    *, appointment_type_id: int, modality: str, start: dt.datetime, time_zone: str, now: dt.datetime
+) -> list[PlannedReminder]:
+    """The reminders an appointment starting at ``start`` gets, with quiet hours (in ``time_zone``) applied."""
+    plan = ReminderPlan.objects.filter(appointment_type_id=appointment_type_id).first()
+    if plan is not None and not plan.active:
+        return []
+    offsets = list(plan.offsets_minutes) if plan is not None else list(settings.REMINDER_DEFAULT_OFFSETS_MINUTES)
+    video_minutes = plan.video_link_minutes if plan is not None else settings.REMINDER_VIDEO_LINK_MINUTES
+    wanted = [(f"{KEY_PREFIX}{m}", "reminder", m) for m in sorted(set(offsets), reverse=True)]
+    if modality == Modality.VIDEO and video_minutes:
+        wanted.append((VIDEO_KEY, "video_checkin", video_minutes))
+    result: list[PlannedReminder] = []
+    overdue: dict[str, PlannedReminder] = {}  # per template: only the latest of the reminders already past
+    for key, template_key, minutes in wanted:
+        due = start - dt.timedelta(minutes=minutes)
+        due = min(quiet_hours_adjust(due_at=due, time_zone=time_zone), start)
+        if due <= now:
+            if now < start and not in_quiet_hours(now, time_zone):
+                overdue[template_key] = PlannedReminder(key=key, template_key=template_key, due_at=now)
+            continue
+        result.append(PlannedReminder(key=key, template_key=template_key, due_at=due))
+    # A reminder whose time has passed is sent now, once: booking two hours ahead gives one message, not two.
+    for reminder in overdue.values():
+        if not any(r.template_key == reminder.template_key for r in result):
+            result.append(reminder)
+    return result
+
+
+def _context(appointment: Appointment, time_zone: str) -> dict[str, Any]:
+    zone = ZoneInfo(time_zone)
+    local = appointment.start.astimezone(zone)
+    practitioner = User.objects.filter(pk=appointment.practitioner_id).values_list("last_name", "first_name").first()
+    clinic = Location.objects.filter(pk=appointment.location_id).values_list("name", flat=True).first() or ""
+    first_name = Patient.objects.filter(pk=appointment.patient_id).values_list("given_name", flat=True).first()
+    base = settings.NOTIFICATIONS_PUBLIC_BASE_URL.rstrip("/")
+    return {
+        "appointment_id": appointment.pk,
+        "first_name": first_name or "",
+        "practitioner": f"Dr {practitioner[0]}" if practitioner and practitioner[0] else "your clinician",
+        "clinic": clinic,
+        "when": local.strftime("%a %d %b %H:%M"),
+        "time": local.strftime("%H:%M"),
+        "device_check_url": base + DEVICE_CHECK_PATH.format(appointment_id=appointment.pk),
+    }
+
+
+def _zone(appointment: Appointment) -> str:
+    preferred = contact_for(appointment.patient_id).time_zone
+    if preferred:
+        return preferred
+    return Location.objects.filter(pk=appointment.location_id).values_list("timezone", flat=True).first() or "UTC"
+
+
+def reminders_plan(*, appointment: Appointment) -> int:
+    """Queue the reminders of a just-booked (or just-moved) appointment in the caller's transaction; returns how
+    many are queued. Idempotent per reminder key while not withdrawn. Callers: booking services."""
+    if appointment.status not in ACTIVE_STATUSES:
+        return 0
+    time_zone = _zone(appointment)
+    now = timezone.now()
+    planned = reminder_times(
+        appointment_type_id=appointment.appointment_type_id,
+        modality=appointment.modality,
+        start=appointment.start,
+        time_zone=time_zone,
+        now=now,
+    )
+    context = _context(appointment, time_zone) if planned else {}
+    for reminder in planned:
+        message_enqueue_for_patient(
+            patient_id=appointment.patient_id,
+            kind="reminder",
+            template_key=reminder.template_key,
+            due_at=reminder.due_at,
+            context=context,
+            source=(SOURCE, appointment.pk, reminder.key),
+        )
+    return len(planned)
+
+
+def reminders_withdraw(*, appointment_id: int) -> int:
+    """Withdraw the appointment's pending reminders (cancel), in the caller's transaction."""
+    return messages_withdraw_for_source(source_type=SOURCE, source_id=appointment_id, key_prefix=KEY_PREFIX)
+
+
+def reminders_replan(*, appointment: Appointment) -> int:
+    """After a reschedule: withdraw the pending reminders, queue the new ones (same transaction)."""
+    reminders_withdraw(appointment_id=appointment.pk)
+    return reminders_plan(appointment=appointment)
+
+
+# --- registered with notifications (SchedulingConfig.ready) ------------------------------------------------------
+
+
+def appointment_is_current(source_id: str) -> bool:
+    """Reminders of an appointment are still wanted while it is booked and has not started."""
+    row = Appointment.objects.filter(pk=int(source_id)).values_list("status", "start").first()
+    return row is not None and row[0] == AppointmentStatus.BOOKED and row[1] > timezone.now()
+
+
+def _patient_actor(appointment_id: int, patient_id: int) -> tuple[Appointment | None, User | None]:
+    appointment = Appointment.objects.filter(pk=appointment_id, patient_id=patient_id).first()
+    user_id = Patient.objects.filter(pk=patient_id).values_list("user_id", flat=True).first()
+    return appointment, User.objects.filter(pk=user_id).first() if user_id else None
+
+
+def appointment_confirm_by_sms(source_id: str, patient_id: int) -> str:
+    """C: the patient confirms; recorded as an appointment event (the status stays ``booked``)."""
+    from scheduling.events import appointment_event_record
+
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().filter(pk=int(source_id), patient_id=patient_id).first()
+        if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+            return "not_active"
+        appointment_event_record(
+            appointment=appointment,
+            type="confirmed",
+            actor=None,
+            from_status=appointment.status,
+            to_status=appointment.status,
+            data={"channel": "sms"},
+        )
+    return "confirmed"
+
+
+def appointment_cancel_by_sms(source_id: str, patient_id: int) -> str:
+    """X: cancelled through ``appointment_cancel`` as the patient (their cancellation window applies)."""
+    from scheduling.services.booking import appointment_cancel
+
+    appointment, actor = _patient_actor(int(source_id), patient_id)
+    if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+        return "not_active"
+    if actor is None:
+        return "too_late"  # no portal account to act as: the clinic cancels it
+    try:
+        appointment_cancel(actor=actor, appointment_id=appointment.pk, reason="Cancelled by text message reply")
+    except SchedulingError as exc:
+        return "too_late" if exc.code == "too_late" else "not_active"
+    return "cancelled"
+
+
+def appointment_reschedule_request_by_sms(source_id: str, patient_id: int) -> str:
+    """R: recorded as an appointment event for the front desk to call the patient back."""
+    from scheduling.events import appointment_event_record
+
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().filter(pk=int(source_id), patient_id=patient_id).first()
+        if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+            return "not_active"
+        appointment_event_record(
+            appointment=appointment,
+            type="reschedule_requested",
+            actor=None,
+            from_status=appointment.status,
+            to_status=appointment.status,
+            data={"channel": "sms"},
+        )
+    return "reschedule_requested"
+
+
+def register() -> None:
+    registry.register_source_check(SOURCE, appointment_is_current)
+    registry.register_action_handler("appointment.confirm", appointment_confirm_by_sms)
+    registry.register_action_handler("appointment.cancel", appointment_cancel_by_sms)
+    registry.register_action_handler("appointment.reschedule_request", appointment_reschedule_request_by_sms)
