@@ -87,3 +87,17 @@ def doctor_schedule(doctor: Any) -> Any:
 @pytest.fixture
 def visit_type(db: Any) -> Any:
     return AppointmentTypeFactory(code="checkup", name="Check-up", modality="in-person")
+
+
+@pytest.fixture(autouse=True)
+def default_templates(db: Any) -> None:
+    """The wording seeded by migration 0002: transactional tests flush tables, data migrations included."""
+    import importlib
+
+    from notifications.models import MessageTemplate
+
+    seeded = importlib.import_module("notifications.migrations.0002_default_templates")
+    for kind, channel, language, subject, body in seeded.TEMPLATES:
+        MessageTemplate.objects.update_or_create(
+            kind=kind, channel=channel, language=language, defaults={"subject": subject, "body": body}
+        )
