@@ -58,12 +58,14 @@ async def receive(comm: WebsocketCommunicator) -> dict[str, Any]:
 
 
 async def expect_close(comm: WebsocketCommunicator, code: int) -> list[dict[str, Any]]:
-    """Read until the close; return the frames sent before it."""
+    """Read until the server closes the socket; return the frames sent before it. Then deliver the disconnect, as
+    daphne does once the close handshake ends, so the consumer finishes its clean-up."""
     frames = []
     while True:
         out = await comm.receive_output(timeout=TIMEOUT)
         if out["type"] == "websocket.close":
             assert out.get("code") == code, (out, frames)
+            await comm.disconnect(code=code, timeout=TIMEOUT)
             return frames
         frames.append(json.loads(out["text"]))
 
