@@ -6,13 +6,20 @@ import { FakeBackend, makeMe } from "../testing/backend";
 import { byRole, button, choose, field, heading, link, navigation, select, text } from "../testing/dom";
 import { FakeNotifications, makePreference } from "../testing/notificationsBackend";
 
+/** A loaded machine compiles the lazy page chunk slowly the first time. */
+const LOAD_TIMEOUT_MS = 10_000;
+
 let mounted: MountedApp | null = null;
 let backend: FakeBackend;
 let fake: FakeNotifications;
 
 async function openPage(): Promise<MountedApp> {
   mounted = await mountApp("/patient/notifications", backend);
-  await waitFor(() => heading() === "Notification preferences" && !!document.querySelector("form"), "the preferences form");
+  await waitFor(
+    () => heading() === "Notification preferences" && !!document.querySelector("form"),
+    "the preferences form",
+    LOAD_TIMEOUT_MS,
+  );
   return mounted;
 }
 
@@ -46,7 +53,7 @@ describe("notification preferences page", () => {
   it("is “Notifications” in the patient's navigation, and staff cannot open it", async () => {
     mounted = await mountApp("/patient", backend);
     link("Notifications", navigation("Main")).click();
-    await waitFor(() => heading() === "Notification preferences", "the page");
+    await waitFor(() => heading() === "Notification preferences", "the page", LOAD_TIMEOUT_MS);
     expect(mounted.router.currentRoute.value.path).toBe("/patient/notifications");
     expect(document.title).toBe("Notification preferences · Consulta");
     mounted.unmount();
@@ -55,7 +62,7 @@ describe("notification preferences page", () => {
     mounted = await mountApp("/patient/notifications", backend);
     expect(mounted.router.currentRoute.value.path).toBe("/schedule");
     expect(backend.calls("GET /api/v1/notifications/preferences/")).toHaveLength(1);
-  });
+  }, 20_000);
 
   it("shows the saved choices and the masked phone number and email address", async () => {
     fake.preference = makePreference({ channels: ["email", "sms"], language: "es", sms_opt_out: true });
@@ -180,15 +187,23 @@ describe("notification preferences page", () => {
       body: { code: "no_patient_record", detail: "Your account has no patient record." },
     };
     mounted = await mountApp("/patient/notifications", backend);
-    await waitFor(() => text(document.querySelector(".message")).includes("not linked to a patient record"), "the notice");
+    await waitFor(
+      () => text(document.querySelector(".message")).includes("not linked to a patient record"),
+      "the notice",
+      LOAD_TIMEOUT_MS,
+    );
     expect(document.querySelector("form")).toBeNull();
     mounted.unmount();
 
     fake.nextRead = { status: 500, body: { code: "server_error", detail: "The server had a problem." } };
     mounted = await mountApp("/patient/notifications", backend);
-    await waitFor(() => byRole("alert").map(text).some((t) => t.startsWith("The server had a problem.")), "the alert");
+    await waitFor(
+      () => byRole("alert").map(text).some((t) => t.startsWith("The server had a problem.")),
+      "the alert",
+      LOAD_TIMEOUT_MS,
+    );
     button("Try again").click();
-    await waitFor(() => !!document.querySelector("form"), "the form");
+    await waitFor(() => !!document.querySelector("form"), "the form", LOAD_TIMEOUT_MS);
     expect(field("Text message first").checked).toBe(true);
-  });
+  }, 20_000);
 });

@@ -7,6 +7,9 @@ import { FakeBackend, makeMe } from "../testing/backend";
 import { byRole, button, choose, heading, link, navigation, queryButton, select, text } from "../testing/dom";
 import { FakeNotifications, makeFailure, makeHealthDay } from "../testing/notificationsBackend";
 
+/** A loaded machine compiles the lazy page chunk slowly the first time. */
+const LOAD_TIMEOUT_MS = 10_000;
+
 let mounted: MountedApp | null = null;
 let backend: FakeBackend;
 let fake: FakeNotifications;
@@ -20,6 +23,7 @@ async function openPage(): Promise<MountedApp> {
   await waitFor(
     () => heading() === "Reminder health" && !!document.querySelector('[data-testid="reminder-totals"]') && failureCount() !== "",
     "the reminder health page",
+    LOAD_TIMEOUT_MS,
   );
   return mounted;
 }
@@ -61,7 +65,8 @@ beforeEach(() => {
   document.cookie = `csrftoken=${backend.csrfToken}; path=/`;
   fake.days = [
     makeHealthDay({ date: "2026-03-04", channel: "sms", sent: 40, delivered: 37, failed: 2, undeliverable: 1, fell_back: 3 }),
-    makeHealthDay({ date: "2026-03-04", channel: "email", queued: 2, sent: 5, delivered: 5, failed: 0, fell_back: 0 }),
+    // Mail servers send no receipts: emails are sent, never delivered.
+    makeHealthDay({ date: "2026-03-04", channel: "email", queued: 2, sent: 5, delivered: 0, failed: 0, fell_back: 0 }),
     makeHealthDay({ date: "2026-03-03", channel: "sms", sent: 20, delivered: 20, failed: 0, undeliverable: 0, fell_back: 0 }),
     // Only in a 30-day period.
     makeHealthDay({ date: "2026-02-10", channel: "sms", sent: 100, delivered: 50, failed: 10, undeliverable: 0, fell_back: 10 }),
@@ -91,10 +96,10 @@ afterEach(() => {
 });
 
 describe("reminder health page", () => {
-  it("is “Reminders” in the scheduler's and the admin's navigation, and nobody else can open it", async () => {
+  it("is “Reminders” in the scheduler's and the admin's navigation", async () => {
     mounted = await mountApp("/schedule", backend);
     link("Reminders", navigation("Main")).click();
-    await waitFor(() => heading() === "Reminder health", "the page");
+    await waitFor(() => heading() === "Reminder health", "the page", LOAD_TIMEOUT_MS);
     expect(mounted.router.currentRoute.value.path).toBe("/schedule/reminders");
     expect(document.title).toBe("Reminder health · Consulta");
     mounted.unmount();
@@ -102,8 +107,9 @@ describe("reminder health page", () => {
     backend.me = makeMe({ roles: ["admin"], primary_role: "admin" });
     mounted = await mountApp("/admin-console", backend);
     expect([...navigation("Main").querySelectorAll("a")].map(text)).toContain("Reminders");
-    mounted.unmount();
+  }, 20_000);
 
+  it("cannot be opened by anybody else", async () => {
     for (const role of ["practitioner", "nurse", "billing", "patient"] as const) {
       backend.me = makeMe({ roles: [role], primary_role: role });
       mounted = await mountApp("/schedule/reminders", backend);
@@ -112,17 +118,16 @@ describe("reminder health page", () => {
       mounted.unmount();
     }
     mounted = null;
-    // Only the two allowed visits asked for figures.
-    expect(fake.healthCalls()).toHaveLength(1);
-  });
+    expect(fake.healthCalls()).toHaveLength(0);
+  }, 20_000);
 
   it("shows the period's totals with the delivery rate, and each day and channel newest first", async () => {
     await openPage();
     expect(Object.fromEntries(fake.healthCalls().at(-1) ?? [])).toEqual({ days: "14" });
     expect(select("Period").value).toBe("14");
     expect(total("sent")).toBe("65");
-    expect(total("delivered")).toBe("62");
-    expect(total("delivery_rate")).toBe("95.4%");
+    expect(total("delivered")).toBe("57");
+    expect(total("delivery_rate")).toBe("87.7%");
     expect(total("failed")).toBe("3");
     expect(total("fell_back")).toBe("3");
     expect(document.querySelector('[data-total="failed"]')?.classList.contains("total--error")).toBe(true);
@@ -130,7 +135,7 @@ describe("reminder health page", () => {
     expect(dayRows()).toEqual(["2026-03-04 sms", "2026-03-04 email", "2026-03-03 sms"]);
     // Day, channel, queued, sent, delivered, failed, undeliverable, fallen back, rate.
     expect(dayCells("2026-03-04", "sms")).toEqual([formatDate("2026-03-04"), "Text message", "0", "40", "37", "2", "1", "3", "92.5%"]);
-    expect(dayCells("2026-03-04", "email")).toEqual([formatDate("2026-03-04"), "Email", "2", "5", "5", "0", "0", "0", "100%"]);
+    expect(dayCells("2026-03-04", "email")).toEqual([formatDate("2026-03-04"), "Email", "2", "5", "0", "0", "0", "0", "No receipts"]);
     // A day with failures is marked beyond colour; the bar is decoration only.
     expect(document.querySelector('tr[data-date="2026-03-04"][data-channel="sms"]')?.classList.contains("flagged")).toBe(true);
     expect(document.querySelector('tr[data-date="2026-03-03"]')?.classList.contains("flagged")).toBe(false);
@@ -171,29 +176,28 @@ describe("reminder health page", () => {
   it("lists the failed messages with what is known about each, and a Resend on those that may be resent", async () => {
     await openPage();
     expect(failureCount()).toBe("3 messages failed");
+    // The masked recipient is under the patient's name.
     expect(failureCells(FAILED_SMS).slice(1)).toEqual([
-      "Ada Abbott",
+      "Ada Abbott •••••••0042",
       "Reminder",
       "Text message",
       "Failed",
       "3",
       "30003",
-      "•••••••0042",
       "Email",
       "Resend",
     ]);
     expect(failureCells(UNDELIVERABLE_EMAIL).slice(1)).toEqual([
-      "Ben Brown",
+      "Ben Brown b•••@example.test",
       "Check-in link",
       "Email",
       "Undeliverable",
       "1",
       "—",
-      "b•••@example.test",
       "—",
       "Resend",
     ]);
-    expect(failureCells(RESENT_BEFORE).slice(1, 3)).toEqual(["Staff member", "Staff alert"]);
+    expect(failureCells(RESENT_BEFORE).slice(1, 3)).toEqual(["Staff member •••••••0042", "Staff alert"]);
     expect(failureCells(RESENT_BEFORE).at(-1)).toBe("Resent already");
     expect(queryButton("Resend", failureRow(RESENT_BEFORE))).toBeUndefined();
     // The button's description names the row it acts on.
@@ -295,7 +299,11 @@ describe("reminder health page", () => {
       body: { code: "server_error", detail: "The server had a problem." },
     }));
     mounted = await mountApp("/schedule/reminders", backend);
-    await waitFor(() => byRole("alert").map(text).includes("The server had a problem."), "the alert");
+    await waitFor(
+      () => byRole("alert").map(text).includes("The server had a problem."),
+      "the alert",
+      LOAD_TIMEOUT_MS,
+    );
     // The failures still load.
     expect(failureCount()).toBe("3 messages failed");
   });
