@@ -111,6 +111,44 @@ describe("useVisitCall, practitioner (impolite offerer)", () => {
     expect(call.phase.value).toBe("connected");
   });
 
+  it("fetches the ICE servers while the camera opens, and says when its offer is out", async () => {
+    connect();
+    server.receive({ kind: "peer-present", participant_id: "patient", role: "patient" });
+    let openCamera: (() => void) | null = null;
+    const slowCamera = { ...fake.env, getUserMedia: (c: MediaStreamConstraints) => new Promise<MediaStream>((resolve) => (openCamera = () => void fake.env.getUserMedia(c).then(resolve))) };
+    const call = makeCall({ env: slowCamera });
+    const started = call.start();
+    await settle();
+    expect(iceFetches).toBe(1);
+    expect(openCamera).not.toBeNull();
+    expect(FakePeerConnection.created).toHaveLength(0);
+    expect(call.negotiating.value).toBe(false);
+
+    openCamera!();
+    await started;
+    await settle();
+    expect(signals("offer")).toHaveLength(1);
+    expect(call.negotiating.value).toBe(true);
+  });
+
+  it("takes prefetched ICE servers for its first connection, and fetches its own when the prefetch failed", async () => {
+    connect();
+    server.receive({ kind: "peer-present", participant_id: "patient", role: "patient" });
+    const prefetched = { ...ICE, iceServers: [{ urls: ["stun:prefetched.test:3478"] }] };
+    const call = makeCall({ prefetchedIce: Promise.resolve({ config: prefetched, fetchedAt: Date.now() }) });
+    await call.start();
+    await settle();
+    expect(iceFetches).toBe(0);
+    expect(FakePeerConnection.last().config.iceServers).toEqual(prefetched.iceServers);
+    call.stop();
+
+    const fallback = makeCall({ prefetchedIce: Promise.resolve(null) });
+    await fallback.start();
+    await settle();
+    expect(iceFetches).toBe(1);
+    expect(FakePeerConnection.last().config.iceServers).toEqual(ICE.iceServers);
+  });
+
   it("forces relay with forceRelay whatever the server's policy", async () => {
     connect();
     server.receive({ kind: "peer-present", participant_id: "patient", role: "patient" });

@@ -24,6 +24,7 @@ import { computed, getCurrentScope, onScopeDispose, ref, shallowRef, type Ref, t
 
 import { telehealth } from "../api/endpoints";
 import type { CallQualityStats, IceConfig } from "../api/types";
+import type { PrefetchedIce } from "../stores/visit";
 import { summarizeStats, type StatsCounters, type StatsReportLike } from "../telehealth/callStats";
 import { describeMediaError, mediaEnv, type MediaEnv } from "../telehealth/env";
 import type {
@@ -45,6 +46,11 @@ export interface VisitCallOptions {
   localStream?: MediaStream | null;
   env?: MediaEnv;
   iceConfig?: (visitId: string) => Promise<IceConfig>;
+  /**
+   * ICE servers fetched ahead (the clinic console's prefetch): used for the first connection when they resolve to
+   * a configuration; null (or a failed prefetch) fetches them as usual. Renewals always fetch.
+   */
+  prefetchedIce?: Promise<PrefetchedIce | null> | null;
   report?: (visitId: string, stats: CallQualityStats) => Promise<unknown>;
   statsIntervalMs?: number;
   reportIntervalMs?: number;
@@ -127,6 +133,11 @@ export function useVisitCall(options: VisitCallOptions) {
   const restarts = ref(0);
   /** Frames decoded were seen at least once in this call (for the visit's modality). */
   const videoSeen = ref(false);
+  /**
+   * This side's first description went out (the practitioner's offer, the patient's answer): the call's critical
+   * path is past its own requests, and the page may start loading what sits beside the video.
+   */
+  const negotiating = ref(false);
 
   const forceRelay = options.forceRelay ?? false;
   let ice: IceConfig | null = null;
@@ -335,6 +346,23 @@ export function useVisitCall(options: VisitCallOptions) {
     iceFetchedAt = env.now();
   }
 
+  /** The first connection's ICE servers: the prefetched ones if they came, else a fetch of our own. */
+  async function loadFirstIce(): Promise<void> {
+    const prefetched = options.prefetchedIce ? await options.prefetchedIce : null;
+    if (prefetched) {
+      ice = prefetched.config;
+      // On the env's clock, which credentialsExpiring reads.
+      iceFetchedAt = env.now() - Math.max(0, Date.now() - prefetched.fetchedAt);
+      return;
+    }
+    try {
+      await loadIce();
+    } catch {
+      // Without the API's servers the call can still connect directly (host candidates).
+      ice = null;
+    }
+  }
+
   function rtcConfig(): RTCConfiguration {
     return {
       iceServers: ice?.iceServers ?? [],
@@ -389,6 +417,7 @@ export function useVisitCall(options: VisitCallOptions) {
       await current.setLocalDescription();
       if (current !== pc || !current.localDescription) return;
       sendSignal({ kind: "signal", type: "offer", sdp: current.localDescription.sdp });
+      negotiating.value = true;
     } catch {
       callError.value = "The call could not be set up. Trying again…";
     } finally {
@@ -519,6 +548,7 @@ export function useVisitCall(options: VisitCallOptions) {
         await current.setLocalDescription();
         if (current !== pc || !current.localDescription) return;
         sendSignal({ kind: "signal", type: "answer", sdp: current.localDescription.sdp });
+        negotiating.value = true;
       }
     } catch {
       callError.value = "The call could not be set up. Trying again…";
@@ -652,15 +682,9 @@ export function useVisitCall(options: VisitCallOptions) {
   async function start(): Promise<void> {
     stopped = false;
     phase.value = "starting";
-    await openMedia();
-    await refreshDevices();
-    if (stopped) return;
-    try {
-      await loadIce();
-    } catch {
-      // Without the API's servers the call can still connect directly (host candidates).
-      ice = null;
-    }
+    // The camera opens (then the device lists, whose labels need its permission) while the ICE servers are
+    // fetched: the first offer waits for the slower of the two, not for both in turn.
+    await Promise.all([openMedia().then(refreshDevices), loadFirstIce()]);
     if (stopped) return;
     unsubscribe = [
       socket.subscribe(onFrame),
@@ -720,6 +744,7 @@ export function useVisitCall(options: VisitCallOptions) {
     microphoneId,
     restarts,
     videoSeen,
+    negotiating,
     start,
     stop,
     end,

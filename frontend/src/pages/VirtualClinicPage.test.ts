@@ -128,6 +128,53 @@ describe("VirtualClinicPage", () => {
     expect(backend.calls(`POST ${T}/visits/${VISIT}/messages/`)[0]?.body).toEqual({ body: "The doctor will see you in 5 minutes" });
   });
 
+  it("starts the call from the admit's answer with ICE servers fetched ahead; the chart, note and chat wait for the offer", async () => {
+    const encounter = backend.clinical.addEncounter(42, { modality: "virtual" });
+    let status: "waiting" | "in-progress" = "waiting";
+    const detail = () => makeVisit({ status, role: "practitioner", patient_id: 42, encounter_id: encounter.id, admitted_at: status === "waiting" ? null : new Date().toISOString() });
+    backend.on(`POST ${T}/visits/${VISIT}/admit/`, () => {
+      status = "in-progress";
+      return { status: 200, body: detail() };
+    });
+    backend.on(`GET ${T}/visits/${VISIT}/`, () => ({ status: 200, body: detail() }));
+    backend.on(`GET ${T}/visits/${VISIT}/messages/`, () => ({ status: 200, body: { results: [] } }));
+    mounted = await mountApp("/clinic/virtual", backend);
+    await waitFor(() => entries("my-queue").length === 1, "the queue");
+    // A patient is waiting: the ICE servers are fetched ahead, without a visit.
+    await waitFor(() => backend.calls(`POST ${T}/ice-servers/`).length === 1, "the ICE prefetch");
+    expect(backend.calls(`POST ${T}/ice-servers/`)[0]?.body).toEqual({});
+
+    button("Admit").click();
+    await waitFor(() => heading() === "Video visit with Ada Abbott", "the visit page", 15_000);
+    const visitSocket = fake.sockets[0] as FakeSocket;
+    expect(visitSocket).toBeDefined();
+    // The call started from the admit's answer: no GET of the visit before it, no second ICE fetch.
+    expect(backend.calls(`GET ${T}/visits/${VISIT}/`)).toHaveLength(0);
+    await waitFor(() => fake.userMediaCalls.length === 1, "the camera");
+    await settle();
+    expect(backend.calls(`POST ${T}/ice-servers/`)).toHaveLength(1);
+    const sideRequests = () =>
+      backend.requests.filter((r) => r.path === `/api/v1/ehr/patients/42/summary/` || r.path.includes(`/encounters/${encounter.id}/notes/`) || r.path === `${T}/visits/${VISIT}/messages/`);
+    expect(sideRequests()).toHaveLength(0);
+
+    visitSocket.open();
+    visitSocket.receive({ kind: "welcome", role: "practitioner", participant_id: "practitioner", status: "in-progress" });
+    visitSocket.receive({ kind: "peer-present", participant_id: "patient", role: "patient" });
+    await waitFor(() => visitSocket.sent.some((f) => (f as { type?: string }).type === "offer"), "the offer");
+    await waitFor(() => document.querySelector('[data-testid="visit-note"] textarea') !== null, "the note editor", 10_000);
+    expect(sideRequests().length).toBeGreaterThanOrEqual(3);
+    expect(FakePeerConnection.last().config.iceServers).toEqual([]);
+    // Refreshed once in the background (the visit stream's join), never twice.
+    mounted.socket().open();
+    mounted.socket().hello({ "user:7": 0 });
+    const visitStream = `group:visit.${VISIT}`;
+    await waitFor(() => mounted!.socket().sent.some((f) => JSON.stringify(f) === JSON.stringify({ kind: "subscribe", stream: visitStream })), "subscribe");
+    mounted.socket().receive({ kind: "subscribed", stream: visitStream, seq: 0 });
+    await waitFor(() => backend.calls(`GET ${T}/visits/${VISIT}/`).length === 1, "the background refresh");
+    await settle();
+    expect(backend.calls(`GET ${T}/visits/${VISIT}/`)).toHaveLength(1);
+  }, 30_000);
+
   it("admits into the visit page: video beside the chart and the visit's note, then End visit with a summary", async () => {
     const encounter = backend.clinical.addEncounter(42, { modality: "virtual" });
     let status: "waiting" | "in-progress" | "finished" = "waiting";

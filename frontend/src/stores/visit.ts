@@ -1,12 +1,30 @@
 import { defineStore } from "pinia";
 import { ref, shallowRef } from "vue";
 
-import type { VisitStatus } from "../api/types";
+import { telehealth } from "../api/endpoints";
+import type { IceConfig, VisitDetail, VisitStatus } from "../api/types";
 import { mediaEnv } from "../telehealth/env";
 import { VisitSocket, type ParticipantRole, type VisitSocketStatus } from "../telehealth/visitSocket";
 
 /** How long the socket and camera stay open after the last page let go, so the next page can take them over. */
 export const VISIT_LINGER_MS = 3000;
+/** How long a visit detail handed over by the page that admitted the patient is taken as current. */
+export const HANDED_DETAIL_MS = 10_000;
+/** A prefetched ICE configuration is handed to a call only with at least this much of its lifetime left. */
+export const ICE_FRESH_MARGIN_MS = 120_000;
+
+/** ICE servers fetched ahead of a call (clinicians may fetch them without a visit), with when they arrived. */
+export interface PrefetchedIce {
+  config: IceConfig;
+  fetchedAt: number;
+}
+
+/** Until when (ms since the epoch) a fetched configuration's TURN credentials are valid. */
+export function iceValidUntil(ice: PrefetchedIce): number {
+  const expires = Date.parse(ice.config.expiresAt);
+  const byTtl = ice.fetchedAt + ice.config.ttlSeconds * 1000;
+  return Number.isNaN(expires) ? byTtl : Math.min(expires, byTtl);
+}
 
 /**
  * The tab's presence in one visit: its signaling socket and the camera/microphone stream, shared by the waiting
@@ -28,6 +46,10 @@ export const useVisitStore = defineStore("visit", () => {
   let holders = 0;
   let linger: ReturnType<typeof setTimeout> | null = null;
   let unlisten: (() => void)[] = [];
+  /** The admit's answer, for the visit page to start the call without fetching the visit first. */
+  let handed: { detail: VisitDetail; at: number } | null = null;
+  let ice: PrefetchedIce | null = null;
+  let iceInFlight: Promise<PrefetchedIce | null> | null = null;
 
   function sync(): void {
     if (!socket) return;
@@ -93,8 +115,60 @@ export const useVisitStore = defineStore("visit", () => {
     localStream.value = stream;
   }
 
+  /** The page that admitted the patient leaves the visit's detail (as the admit returned it) for the visit page. */
+  function handOver(detail: VisitDetail): void {
+    handed = { detail, at: Date.now() };
+  }
+
+  /** The handed-over detail of this visit, once (null if none, another visit's, or older than `HANDED_DETAIL_MS`). */
+  function takeHandedDetail(id: string): VisitDetail | null {
+    const taken = handed;
+    handed = null;
+    if (!taken || taken.detail.id !== id || Date.now() - taken.at > HANDED_DETAIL_MS) return null;
+    return taken.detail;
+  }
+
+  function iceFresh(candidate: PrefetchedIce | null): candidate is PrefetchedIce {
+    return candidate !== null && iceValidUntil(candidate) - Date.now() > ICE_FRESH_MARGIN_MS;
+  }
+
+  /**
+   * Clinicians only (the API refuses others without a visit): fetch ICE servers ahead of the next call, unless a
+   * fresh configuration is already kept or on its way. Failures are quiet; the call fetches its own then.
+   */
+  function prefetchIce(): Promise<PrefetchedIce | null> {
+    if (iceFresh(ice)) return Promise.resolve(ice);
+    if (iceInFlight) return iceInFlight;
+    const pending = telehealth
+      .iceServers(null)
+      .then((config) => {
+        ice = { config, fetchedAt: Date.now() };
+        return ice;
+      })
+      .catch(() => null)
+      .finally(() => {
+        if (iceInFlight === pending) iceInFlight = null;
+      });
+    iceInFlight = pending;
+    return pending;
+  }
+
+  /**
+   * The prefetched configuration for a call if it is fresh, or the prefetch on its way (resolving to null if it
+   * failed or came back stale); null when there is none: the call fetches its own.
+   */
+  function prefetchedIce(): Promise<PrefetchedIce | null> | null {
+    if (iceFresh(ice)) return Promise.resolve(ice);
+    const pending = iceInFlight;
+    if (!pending) return null;
+    return pending.then((got) => (iceFresh(got) ? got : null));
+  }
+
   function $reset(): void {
     leave();
+    handed = null;
+    ice = null;
+    iceInFlight = null;
   }
 
   return {
@@ -108,6 +182,10 @@ export const useVisitStore = defineStore("visit", () => {
     release,
     leave,
     setLocalStream,
+    handOver,
+    takeHandedDetail,
+    prefetchIce,
+    prefetchedIce,
     $reset,
   };
 });
