@@ -174,8 +174,13 @@ describe("reminder health page", () => {
   });
 
   it("lists the failed messages with what is known about each, and a Resend on those that may be resent", async () => {
+    // A patient the viewer may not read: the API leaves the name empty.
+    const hidden = fake.addFailure(
+      makeFailure({ id: "6f1c2a52-0000-4000-8000-000000000004", patient_name: "", created_at: "2026-03-02T08:00:00Z" }),
+    );
     await openPage();
-    expect(failureCount()).toBe("3 messages failed");
+    expect(failureCount()).toBe("4 messages failed");
+    expect(failureCells(hidden.id)[1]).toBe("Name not shown •••••••0042");
     // The masked recipient is under the patient's name.
     expect(failureCells(FAILED_SMS).slice(1)).toEqual([
       "Ada Abbott •••••••0042",
