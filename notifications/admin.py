@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from notifications.models import ContactPreference, MessageTemplate
+from notifications.models import ContactPreference, MessageTemplate, StaffContact
 
 
 @admin.register(MessageTemplate)
@@ -18,3 +18,11 @@ class ContactPreferenceAdmin(admin.ModelAdmin[ContactPreference]):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+@admin.register(StaffContact)
+class StaffContactAdmin(admin.ModelAdmin[StaffContact]):
+    """A clinician's mobile number for wait alerts by SMS (no patient names are ever sent)."""
+
+    list_display = ("user", "sms_alerts", "email_alerts", "updated_at")
+    raw_id_fields = ("user",)

@@ -1,4 +1,5 @@
-"""Reads of notifications: the reminder health screen and the failures list."""
+"""Reads of notifications: the reminder health screen and the failures list. The failures list names patients only
+through ``ehr.selectors.patient_refs_get`` (access-checked and audited), never from the rows themselves."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast, TruncDate
+from django.http import HttpRequest
 from django.utils import timezone
 
+from ehr import selectors as ehr_selectors
+from ehr.errors import EhrError
 from ehr.models import Role, User
 from notifications.dto import FailureRow, Health, HealthDay, HealthTotals
 from notifications.errors import Forbidden
@@ -76,12 +80,12 @@ def message_health(*, actor: User, days: int = 14) -> Health:
 
 
 def message_failures_queryset(*, actor: User) -> QuerySet[OutboundMessage]:
-    """Failed and undeliverable messages, newest first, with the patient and the fallback fetched in the same query.
-    Admins and schedulers only."""
+    """Failed and undeliverable messages, newest first, with the fallback fetched in the same query (names come from
+    ``failure_rows``). Admins and schedulers only."""
     _authorise(actor)
     return (
         OutboundMessage.objects.filter(state__in=[S.FAILED, S.UNDELIVERABLE])
-        .select_related("patient", "fallback")
+        .select_related("fallback")
         .annotate(
             resent=Exists(
                 OutboundMessage.objects.filter(
@@ -93,10 +97,33 @@ def message_failures_queryset(*, actor: User) -> QuerySet[OutboundMessage]:
     )
 
 
-def failure_row(message: OutboundMessage) -> FailureRow:
+FAILURES_PURPOSE = "reminder_failures"
+
+
+def failure_rows(
+    *, actor: User, messages: list[OutboundMessage], request: HttpRequest | None = None
+) -> list[FailureRow]:
+    """The failures list's rows for one page. Patient names are read through ``ehr.selectors.patient_refs_get`` for
+    the page's patients at once: access-checked, and one ``read`` audit row (``PatientSearch``, purpose
+    ``reminder_failures``, the ids) per page that names anyone; a page of staff alerts only audits nothing. Names the
+    actor may not read come back empty rather than failing the list. Admins and schedulers only."""
+    _authorise(actor)
+    ids = sorted({m.patient_id for m in messages if m.patient_id is not None})
+    names: dict[int, str] = {}
+    if ids:
+        try:
+            refs = ehr_selectors.patient_refs_get(
+                actor=actor, patient_ids=ids, purpose=FAILURES_PURPOSE, request=request
+            )
+            names = {pk: ref.display_name for pk, ref in refs.items()}
+        except EhrError:
+            names = {}
+    return [_failure_row(m, names.get(m.patient_id, "") if m.patient_id is not None else "") for m in messages]
+
+
+def _failure_row(message: OutboundMessage, patient_name: str) -> FailureRow:
     fallback = getattr(message, "fallback", None)
     masked = mask_email(message.recipient) if message.channel == "email" else mask_phone(message.recipient)
-    patient = message.patient
     return FailureRow(
         id=str(message.id),
         kind=message.kind,
@@ -105,8 +132,21 @@ def failure_row(message: OutboundMessage) -> FailureRow:
         attempts=message.attempts,
         last_error_code=message.last_error_code,
         recipient_masked=masked,
-        patient_name=f"{patient.given_name} {patient.family_name}" if patient is not None else "",
+        patient_name=patient_name,
         created_at=message.created_at,
         fell_back_to=fallback.channel if fallback is not None else None,
         resendable=not getattr(message, "resent", False),
+    )
+
+
+def message_sources_alerted(*, source_type: str, source_ids: list[str], source_key: str) -> set[str]:
+    """Which of ``source_ids`` already have a message of ``source_key`` that was not withdrawn (queued, sent or
+    failed alike): one query. Lets a caller that runs every minute skip sources it has already messaged before it
+    calls an idempotent service. Callers: services of other apps (telehealth's wait alerts)."""
+    if not source_ids:
+        return set()
+    return set(
+        OutboundMessage.objects.filter(source_type=source_type, source_id__in=source_ids, source_key=source_key)
+        .exclude(state=S.WITHDRAWN)
+        .values_list("source_id", flat=True)
     )

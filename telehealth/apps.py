@@ -25,6 +25,11 @@ class TelehealthConfig(AppConfig):
 
         register_context_provider("video_checkin", checkin_link_for_reminder)
 
+        from notifications.registry import register_source_check
+        from telehealth.services.alerts import WAIT_ALERT_SOURCE, wait_alert_is_current
+
+        register_source_check(WAIT_ALERT_SOURCE, wait_alert_is_current)
+
 
 def checkin_link_for_reminder(context: dict[str, Any]) -> dict[str, Any]:
     """The signed single-use check-in link of a video reminder, minted when the message is sent (notifications

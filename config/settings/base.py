@@ -135,6 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     "scheduling-holds-expire": {"task": "scheduling.tasks.holds_release_expired", "schedule": 60.0},
     "scheduling-noshow": {"task": "scheduling.tasks.appointments_mark_noshow", "schedule": 60.0},
     "telehealth-grace-expiry": {"task": "telehealth.tasks.visits_expire_grace", "schedule": 60.0},
+    "telehealth-wait-alerts": {"task": "telehealth.tasks.visits_alert_long_waits", "schedule": 60.0},
     "notifications-dispatch": {"task": "notifications.tasks.messages_dispatch_tick", "schedule": 60.0},
 }
 
@@ -152,6 +153,9 @@ TELEHEALTH_CHECKIN_LINK_TTL_SECONDS = env.int("TELEHEALTH_CHECKIN_LINK_TTL_SECON
 TELEHEALTH_PRESENCE_SECONDS = env.int("TELEHEALTH_PRESENCE_SECONDS", default=60)
 TELEHEALTH_QUALITY_MIN_INTERVAL_SECONDS = env.int("TELEHEALTH_QUALITY_MIN_INTERVAL_SECONDS", default=5)
 TELEHEALTH_ICE_TRANSPORT_POLICY = env.str("TELEHEALTH_ICE_TRANSPORT_POLICY", default="all")
+# The visit's practitioner is alerted (SMS or email, and in the console) once a patient has waited longer than this
+# past the later of their check-in and their appointment time; 0 turns the alerts off.
+TELEHEALTH_WAIT_ALERT_MINUTES = env.int("TELEHEALTH_WAIT_ALERT_MINUTES", default=15)
 # coturn with use-auth-secret (turn/turnserver.conf): the API issues TURN REST credentials from TURN_SECRET that
 # expire after TURN_CREDENTIAL_TTL_SECONDS. The default secret is for local runs only; production requires one.
 TURN_URLS: list[str] = env.list(

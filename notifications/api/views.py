@@ -83,7 +83,9 @@ class FailureListApi(APIView):
             queryset = selectors.message_failures_queryset(actor=_actor(request))
         paginator = FailurePagination()
         page = paginator.paginate_queryset(queryset, request, view=self) or []
-        return paginator.get_paginated_response([dataclasses.asdict(selectors.failure_row(m)) for m in page])
+        with notifications_errors():
+            rows = selectors.failure_rows(actor=_actor(request), messages=list(page), request=request._request)
+        return paginator.get_paginated_response([dataclasses.asdict(row) for row in rows])
 
 
 class MessageResendApi(APIView):

@@ -6,7 +6,7 @@ from notifications.models.messages import (
     OutboundMessage,
     Provider,
 )
-from notifications.models.preferences import ContactPreference
+from notifications.models.preferences import ContactPreference, StaffContact
 from notifications.models.templates import MessageTemplate
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "MessageTemplate",
     "OutboundMessage",
     "Provider",
+    "StaffContact",
 ]

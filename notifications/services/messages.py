@@ -11,10 +11,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.realtime.services import publish_to_user
 from ehr.models import Patient, Role, User
 from notifications.dto import MessageRef
 from notifications.errors import Forbidden, InvalidInput, MessageNotFound, NotResendable
-from notifications.models import Channel, ContactPreference, MessageState, OutboundMessage
+from notifications.models import Channel, ContactPreference, MessageState, OutboundMessage, StaffContact
 from notifications.services.rendering import LANGUAGE_CODES, e164
 from notifications.services.transitions import message_transition
 
@@ -264,21 +265,43 @@ def message_resend(*, actor: User, message_id: str) -> MessageRef:
     return ref
 
 
-def staff_alert_send(*, user_id: int, kind: str, context: dict[str, Any]) -> MessageRef:
-    """Alert a staff member (e.g. a patient has waited beyond a threshold) by email now, in the caller's
-    transaction. ``context``: ids, times and first names only. Staff without an email get an ``undeliverable`` row.
+STAFF_ALERT_EVENT = "notifications.staff_alert"
+
+
+def staff_alert_send(
+    *,
+    user_id: int,
+    kind: str,
+    context: dict[str, Any],
+    source: tuple[str, str | int, str] | None = None,
+) -> MessageRef:
+    """Alert a staff member now, in the caller's transaction: one message by SMS to their ``StaffContact`` phone
+    (when they have one and take SMS alerts), else by email to their login's address, else an ``undeliverable`` row
+    (visible on the health screen); and, for a new alert, a realtime event ``notifications.staff_alert``
+    ``{kind, message_id, **context}`` on their user stream (``user:<id>``) so an open console shows it at once.
+    ``kind`` is the template key (e.g. ``staff_wait_alert``). ``context``: ids, numbers and times only — never a
+    patient's name or anything clinical (it is rendered into an SMS and pushed as is). Idempotent on ``source``
+    (type, id, key): a second call for the same source returns the existing message and pushes nothing.
     Callers: telehealth and scheduling services."""
-    email = User.objects.filter(pk=user_id).values_list("email", flat=True).first()
-    if email is None:
+    row = User.objects.filter(pk=user_id).values_list("email", flat=True).first()
+    if row is None:
         raise InvalidInput({"user_id": ["Unknown user."]})
-    return message_enqueue(
-        channel=Channel.EMAIL,
+    staff = StaffContact.objects.filter(user_id=user_id).first()
+    email = row if (staff is None or staff.email_alerts) and settings.NOTIFICATIONS_EMAIL_ENABLED else ""
+    phone = e164(staff.phone) if staff is not None and staff.sms_alerts and settings.NOTIFICATIONS_SMS_ENABLED else ""
+    channel, recipient = (Channel.SMS, phone) if phone else (Channel.EMAIL, email)
+    ref = message_enqueue(
+        channel=channel,
         kind="staff_alert",
         template_key=kind,
-        recipient=email,
+        recipient=recipient,
         due_at=timezone.now(),
         context=context,
         user_id=user_id,
-        state=S.QUEUED if email else S.UNDELIVERABLE,
-        last_error_code="" if email else "no_channel",
+        source=source,
+        state=S.QUEUED if recipient else S.UNDELIVERABLE,
+        last_error_code="" if recipient else "no_channel",
     )
+    if ref.created:
+        publish_to_user(user_id=user_id, type=STAFF_ALERT_EVENT, data={**context, "kind": kind, "message_id": ref.id})
+    return ref
