@@ -122,7 +122,7 @@ class Seeded:
 
 def _seed(providers: Providers) -> Seeded:
     """Two reminders delivered, one undelivered by the carrier (which fails it and falls back to an email, sent),
-    on top of whatever other tests left due (sent first, so that the deltas below are ours alone)."""
+    on top of whatever other tests left due (sent first)."""
     twilio = providers.twilio
     scheduler = User.objects.get(username="scheduler")
     patient = Patient.objects.get(user__username=PATIENT)
@@ -147,9 +147,13 @@ def _seed(providers: Providers) -> Seeded:
     assert set(OutboundMessage.objects.filter(pk__in=delivered_ids).values_list("state", flat=True)) == {"delivered"}
 
     after = message_health(actor=scheduler, days=14).totals
-    # Ours alone: two texts delivered, the fallback email sent; one text failed and fell back.
-    assert (after.sent - before.sent, after.delivered - before.delivered) == (3, 2)
-    assert (after.failed - before.failed, after.fell_back - before.fell_back) == (1, 1)
+    # Ours at least: two texts delivered, the fallback email sent; one text failed and fell back. (A demo reminder
+    # falling due while this seeds is dispatched by the same calls, so the totals may move by more; the page is
+    # compared with these totals, read after the last dispatch.)
+    assert after.sent - before.sent >= 3
+    assert after.delivered - before.delivered >= 2
+    assert after.failed - before.failed >= 1
+    assert after.fell_back - before.fell_back >= 1
     return Seeded(
         failed_id=failed_id,
         patient_name=f"{patient.given_name} {patient.family_name}",
