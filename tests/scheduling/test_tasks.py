@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -46,11 +47,16 @@ def test_beat_runs_both_jobs_every_minute() -> None:
 
 
 def test_worker_marks_noshow_and_releases_expired_holds(celery_worker, scheduler, doctor) -> None:
-    schedule = ScheduleFactory(practitioner=doctor, hours=())
+    real_now = timezone.now()
+    # The worker runs on the real clock, so the bookings sit around now: pick a zone where now-1h .. now+2h is one
+    # local day (hours 00:00-23:59 cannot hold a visit across midnight), whatever hour the suite runs at.
+    zone = next(
+        z for z in ("UTC", "Asia/Tokyo", "America/Los_Angeles") if 3 <= real_now.astimezone(ZoneInfo(z)).hour <= 20
+    )
+    schedule = ScheduleFactory(practitioner=doctor, hours=(), time_zone=zone)
     weekly_hours(schedule, (0, 1, 2, 3, 4, 5, 6), "00:00", "23:59")
     video = AppointmentTypeFactory(code="worker-video", noshow_after_minutes=10, min_notice_minutes=0)
     patient = PatientFactory()
-    real_now = timezone.now()
     # Booked (and held) two hours ago for an hour ago, so both are overdue in the worker's real clock.
     with time_machine.travel(real_now - dt.timedelta(hours=2), tick=False):
         start = (real_now - dt.timedelta(hours=1)).replace(second=0, microsecond=0)
