@@ -21,6 +21,9 @@ export BENCH_REDIS_URL="${BENCH_REDIS_URL:-${REDIS_URL%/*}/14}"
 export BENCH_SCHED_DATABASE_URL="${BENCH_SCHED_DATABASE_URL:-${BENCH_DATABASE_URL%/*}/consulta_sched_bench}"
 # telehealth_admit_to_frame.py: a database of its own too (demo-seeded), plus coturn and the system Chromium.
 export BENCH_VIDEO_DATABASE_URL="${BENCH_VIDEO_DATABASE_URL:-${BENCH_DATABASE_URL%/*}/consulta_video_bench}"
+# notifications_dispatch.py: a database of its own (its outbox is emptied on every run) and Redis database 12.
+export BENCH_NOTIFY_DATABASE_URL="${BENCH_NOTIFY_DATABASE_URL:-${BENCH_DATABASE_URL%/*}/consulta_notify_bench}"
+export BENCH_NOTIFY_REDIS_URL="${BENCH_NOTIFY_REDIS_URL:-${REDIS_URL%/*}/12}"
 unset DATABASE_URL REDIS_URL
 
 status=0
