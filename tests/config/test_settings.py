@@ -9,6 +9,12 @@ from tests.support.servers import ROOT
 
 SETUP = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
 GOOD_KEY = "k" * 20 + "-production-secret-for-settings-test-0123456789"
+# Reminders switched off, so these tests need no provider credentials (tests/notifications covers them).
+REMINDERS_OFF = {
+    "NOTIFICATIONS_SMS_ENABLED": "false",
+    "NOTIFICATIONS_EMAIL_ENABLED": "false",
+    "NOTIFICATIONS_PUBLIC_BASE_URL": "https://consulta.example",
+}
 IDENTIFIER_KEYS = {
     "FIELD_ENCRYPTION_KEYS": "c2V0dGluZ3MtdGVzdC1maWVsZC1rZXktMDAwMDAwMDA=",
     "SEARCH_HASH_KEY": "settings-test-search-hash-key",
@@ -47,11 +53,27 @@ def test_production_settings_start_with_required_env_and_debug_off() -> None:
             "DJANGO_SECRET_KEY": GOOD_KEY,
             "DJANGO_ALLOWED_HOSTS": "consulta.example",
             "DATABASE_URL": "postgres://u@db/consulta",
+            "TURN_SECRET": "0123456789abcdef0123456789abcdef",
+            **REMINDERS_OFF,
             **IDENTIFIER_KEYS,
         }
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_production_settings_refuse_to_start_without_turn_secret() -> None:
+    result = run_with(
+        {
+            "DJANGO_SECRET_KEY": GOOD_KEY,
+            "DJANGO_ALLOWED_HOSTS": "consulta.example",
+            "DATABASE_URL": "postgres://u@db/consulta",
+            **REMINDERS_OFF,
+            **IDENTIFIER_KEYS,
+        }
+    )
+    assert result.returncode != 0
+    assert "TURN_SECRET" in result.stderr
 
 
 def test_production_settings_refuse_to_start_without_keys_or_document_storage() -> None:
