@@ -6,11 +6,14 @@
 #   FAKE_SMTP_PORT     fake SMTP server on 127.0.0.1 (default 8026)
 #   TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN   the credentials the fake accepts and signs callbacks with (the app must
 #                      use the same; defaults are the fake's synthetic ones)
+#   FAKE_TWILIO_STATE / FAKE_SMTP_STATE   state files (default .data/fake-twilio.json, .data/fake-smtp.json)
 #   FAKE_PROVIDERS=0   start neither
 #
-# A provider is faked unless real settings are configured: Twilio is real when TWILIO_ACCOUNT_SID is set and
-# TWILIO_API_BASE is empty; email is real when EMAIL_HOST names a host other than loopback. With nothing to fake the
-# script idles instead of exiting, because honcho stops every process as soon as one of them exits (as turn.sh does).
+# A provider is faked unless something else is configured: Twilio is real when TWILIO_ACCOUNT_SID is set and
+# TWILIO_API_BASE is empty, and another API when TWILIO_API_BASE names anything but this fake; email is real when
+# EMAIL_HOST names a host other than loopback, and another local server when EMAIL_PORT is not this fake's port.
+# scripts/run.sh picks free ports and sets the app's settings to match (demo mode). With nothing to fake the script
+# idles instead of exiting, because honcho stops every process as soon as one of them exits (as turn.sh does).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,6 +33,14 @@ if [ -n "${TWILIO_ACCOUNT_SID:-}" ] && [ -z "${TWILIO_API_BASE:-}" ]; then
     echo "fake-providers: real Twilio configured; fake Twilio not started"
     fake_twilio=0
 fi
+if [ -n "${TWILIO_API_BASE:-}" ] && [ "${TWILIO_API_BASE%/}" != "http://127.0.0.1:$twilio_port" ]; then
+    echo "fake-providers: TWILIO_API_BASE names another server; fake Twilio not started"
+    fake_twilio=0
+fi
+if [ -n "${EMAIL_PORT:-}" ] && [ "$EMAIL_PORT" != "$smtp_port" ]; then
+    echo "fake-providers: EMAIL_PORT names another mail server; fake SMTP not started"
+    fake_smtp=0
+fi
 case "${EMAIL_HOST:-}" in
     "" | 127.0.0.1 | localhost | ::1) ;;
     *)
@@ -40,14 +51,14 @@ esac
 
 pids=()
 if [ "$fake_twilio" = 1 ]; then
-    args=(--port "$twilio_port" --state-file .data/fake-twilio.json --log)
+    args=(--port "$twilio_port" --state-file "${FAKE_TWILIO_STATE:-.data/fake-twilio.json}" --log)
     [ -n "${TWILIO_ACCOUNT_SID:-}" ] && args+=(--account-sid "$TWILIO_ACCOUNT_SID")
     [ -n "${TWILIO_AUTH_TOKEN:-}" ] && args+=(--auth-token "$TWILIO_AUTH_TOKEN")
     "$py" -m tests.fakes.twilio_server "${args[@]}" &
     pids+=("$!")
 fi
 if [ "$fake_smtp" = 1 ]; then
-    "$py" -m tests.fakes.smtp_server --port "$smtp_port" --state-file .data/fake-smtp.json --log &
+    "$py" -m tests.fakes.smtp_server --port "$smtp_port" --state-file "${FAKE_SMTP_STATE:-.data/fake-smtp.json}" --log &
     pids+=("$!")
 fi
 
