@@ -220,6 +220,37 @@ def _admit_from_clinic(doctor: Page, patient_name: str, visit_id: str) -> None:
     expect(doctor).to_have_url(re.compile(f"/visits/{visit_id}$"))
 
 
+@dataclass(frozen=True)
+class LiveVisit:
+    visit_id: str
+    patient: Page
+    doctor: Page
+    others: list[Page]
+
+
+@contextmanager
+def _live_visit(
+    browser: Browser, server: Daphne, django_db_blocker, patient_username: str, doctor_username: str, *others: str
+) -> Iterator[LiveVisit]:  # type: ignore[no-untyped-def]
+    """A visit in progress: booked and checked in (services), the patient in the waiting room, admitted from the
+    doctor's virtual clinic, the patient's page moved to the visit. Extra users are signed in beside them. The
+    visit is ended and the appointment given back afterwards, whatever the test did."""
+    with django_db_blocker.unblock():
+        booked = off_loop(lambda: _book_video_soon(patient_username, doctor_username))
+        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, patient_username))
+    try:
+        with _signed_in(browser, server, patient_username, doctor_username, *others) as (patient, doctor, *rest):
+            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
+            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
+            _admit_from_clinic(doctor, booked.patient_name, visit_id)
+            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
+            yield LiveVisit(visit_id, patient, doctor, rest)
+    finally:
+        with django_db_blocker.unblock():
+            off_loop(lambda: _end_if_open(visit_id, doctor_username))
+            off_loop(lambda: _give_back(booked.appointment_id))
+
+
 def test_queue_place_notice_and_messages_reach_the_waiting_patient_live(
     browser: Browser, server: Daphne, django_db_blocker
 ) -> None:  # type: ignore[no-untyped-def]
@@ -274,74 +305,52 @@ def _relay_reports(visit_id: str) -> set[str]:
 def test_visit_through_the_turn_relay_only_decodes_video_both_ways_and_reports_its_quality(
     browser: Browser, server: Daphne, django_db_blocker
 ) -> None:  # type: ignore[no-untyped-def]
-    with django_db_blocker.unblock():
-        booked = off_loop(lambda: _book_video_soon("patient", "doctor3"))
-        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient"))
-    try:
-        with _signed_in(browser, server, "patient", "doctor3", "admin") as (patient, doctor, admin):
-            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
-            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
-            _admit_from_clinic(doctor, booked.patient_name, visit_id)
-            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
+    with _live_visit(browser, server, django_db_blocker, "patient", "doctor3", "admin") as live:
+        visit_id, patient, doctor, (admin,) = live.visit_id, live.patient, live.doctor, live.others
 
-            # Both rejoin with relay forced (iceTransportPolicy "relay"): media must flow through coturn.
-            for page in (doctor, patient):
-                page.goto(f"{server.url}/visits/{visit_id}?relay=1")
-            for page in (doctor, patient):
-                _frames_decoded(page)
-                expect(page.get_by_test_id("candidate-type")).to_have_text("relay")
-                expect(page.get_by_test_id("remote-candidate-type")).to_have_text("relay")
+        # Both rejoin with relay forced (iceTransportPolicy "relay"): media must flow through coturn.
+        for page in (doctor, patient):
+            page.goto(f"{server.url}/visits/{visit_id}?relay=1")
+        for page in (doctor, patient):
+            _frames_decoded(page)
+            expect(page.get_by_test_id("candidate-type")).to_have_text("relay")
+            expect(page.get_by_test_id("remote-candidate-type")).to_have_text("relay")
 
-            # Support staff see the visit's call quality, with the relay route, from the reports the browsers sent.
-            with django_db_blocker.unblock():
-                wait_until(
-                    lambda: off_loop(lambda: _relay_reports(visit_id)) == {"patient", "practitioner"},
-                    timeout=VIDEO_TIMEOUT_MS / 1000,
-                    what="relayed quality reports from both browsers",
-                )
-            admin.goto(f"{server.url}/admin-console/visit-quality")
-            expect(admin.get_by_role("heading", level=1)).to_have_text("Call quality")
-            rows = admin.locator(f'[data-testid="quality-row"][data-visit-id="{visit_id}"]')
-            expect(rows.filter(has_text="relay → relay")).to_have_count(2)
-    finally:
+        # Support staff see the visit's call quality, with the relay route, from the reports the browsers sent.
         with django_db_blocker.unblock():
-            off_loop(lambda: _end_if_open(visit_id, "doctor3"))
-            off_loop(lambda: _give_back(booked.appointment_id))
+            wait_until(
+                lambda: off_loop(lambda: _relay_reports(visit_id)) == {"patient", "practitioner"},
+                timeout=VIDEO_TIMEOUT_MS / 1000,
+                what="relayed quality reports from both browsers",
+            )
+        admin.goto(f"{server.url}/admin-console/visit-quality")
+        expect(admin.get_by_role("heading", level=1)).to_have_text("Call quality")
+        rows = admin.locator(f'[data-testid="quality-row"][data-visit-id="{visit_id}"]')
+        expect(rows.filter(has_text="relay → relay")).to_have_count(2)
 
 
 def test_a_reloaded_page_rejoins_the_visit_and_video_resumes_without_a_new_admit(
     browser: Browser, server: Daphne, django_db_blocker
 ) -> None:  # type: ignore[no-untyped-def]
-    with django_db_blocker.unblock():
-        booked = off_loop(lambda: _book_video_soon("patient2", "doctor3"))
-        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient2"))
-    try:
-        with _signed_in(browser, server, "patient2", "doctor3") as (patient, doctor):
-            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
-            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
-            _admit_from_clinic(doctor, booked.patient_name, visit_id)
-            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
-            _frames_decoded(patient)
-            _frames_decoded(doctor)
-            with django_db_blocker.unblock():
-                admitted_at = off_loop(lambda: Visit.objects.get(pk=visit_id).admitted_at)
-
-            patient.reload()
-            expect(patient.get_by_test_id("frames-decoded")).to_have_text("0")
-            _frames_decoded(patient)
-            doctor.reload()
-            _frames_decoded(doctor)
-            _frames_decoded(patient)
-            expect(doctor.get_by_role("button", name="Admit")).to_have_count(0)
-
-            with django_db_blocker.unblock():
-                status, again = off_loop(lambda: Visit.objects.values_list("status", "admitted_at").get(pk=visit_id))
-            assert status == "in-progress"
-            assert again == admitted_at
-    finally:
+    with _live_visit(browser, server, django_db_blocker, "patient2", "doctor3") as live:
+        visit_id, patient, doctor = live.visit_id, live.patient, live.doctor
+        _frames_decoded(patient)
+        _frames_decoded(doctor)
         with django_db_blocker.unblock():
-            off_loop(lambda: _end_if_open(visit_id, "doctor3"))
-            off_loop(lambda: _give_back(booked.appointment_id))
+            admitted_at = off_loop(lambda: Visit.objects.get(pk=visit_id).admitted_at)
+
+        patient.reload()
+        expect(patient.get_by_test_id("frames-decoded")).to_have_text("0")
+        _frames_decoded(patient)
+        doctor.reload()
+        _frames_decoded(doctor)
+        _frames_decoded(patient)
+        expect(doctor.get_by_role("button", name="Admit")).to_have_count(0)
+
+        with django_db_blocker.unblock():
+            status, again = off_loop(lambda: Visit.objects.values_list("status", "admitted_at").get(pk=visit_id))
+        assert status == "in-progress"
+        assert again == admitted_at
 
 
 def test_a_check_in_link_signs_the_patient_in_once_and_is_refused_after(
@@ -395,48 +404,37 @@ def _frames_grow(page: Page) -> None:
 def test_call_controls_mute_camera_audio_only_and_screen_share_reach_the_other_side(
     browser: Browser, server: Daphne, django_db_blocker
 ) -> None:  # type: ignore[no-untyped-def]
-    with django_db_blocker.unblock():
-        booked = off_loop(lambda: _book_video_soon("patient", "doctor4"))
-        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient"))
-    try:
-        with _signed_in(browser, server, "patient", "doctor4") as (patient, doctor):
-            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
-            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
-            _admit_from_clinic(doctor, booked.patient_name, visit_id)
-            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
-            _frames_decoded(patient)
-            _frames_decoded(doctor)
-            phase_on_doctor = doctor.get_by_test_id("call-phase")
+    with _live_visit(browser, server, django_db_blocker, "patient", "doctor4") as live:
+        patient, doctor = live.patient, live.doctor
+        _frames_decoded(patient)
+        _frames_decoded(doctor)
+        phase_on_doctor = doctor.get_by_test_id("call-phase")
 
-            patient.get_by_role("button", name="Mute").click()
-            expect(phase_on_doctor).to_contain_text("is muted")
-            patient.get_by_role("button", name="Unmute").click()
-            expect(phase_on_doctor).not_to_contain_text("is muted")
+        patient.get_by_role("button", name="Mute").click()
+        expect(phase_on_doctor).to_contain_text("is muted")
+        patient.get_by_role("button", name="Unmute").click()
+        expect(phase_on_doctor).not_to_contain_text("is muted")
 
-            doctor.get_by_role("button", name="Turn camera off").click()
-            expect(patient.get_by_text("has turned their camera off")).to_be_visible()
-            doctor.get_by_role("button", name="Turn camera on").click()
-            expect(patient.get_by_text("has turned their camera off")).to_have_count(0)
-            _frames_grow(patient)
+        doctor.get_by_role("button", name="Turn camera off").click()
+        expect(patient.get_by_text("has turned their camera off")).to_be_visible()
+        doctor.get_by_role("button", name="Turn camera on").click()
+        expect(patient.get_by_text("has turned their camera off")).to_have_count(0)
+        _frames_grow(patient)
 
-            # Audio only on a poor connection, and back: the doctor's view of the patient follows.
-            patient.get_by_role("button", name="Switch to audio only").click()
-            expect(doctor.get_by_text("has turned their camera off")).to_be_visible()
-            patient.get_by_role("button", name="Turn video back on").click()
-            expect(doctor.get_by_text("has turned their camera off")).to_have_count(0)
-            _frames_grow(doctor)
+        # Audio only on a poor connection, and back: the doctor's view of the patient follows.
+        patient.get_by_role("button", name="Switch to audio only").click()
+        expect(doctor.get_by_text("has turned their camera off")).to_be_visible()
+        patient.get_by_role("button", name="Turn video back on").click()
+        expect(doctor.get_by_text("has turned their camera off")).to_have_count(0)
+        _frames_grow(doctor)
 
-            # Screen share replaces the doctor's camera track; the patient keeps decoding video, then the camera.
-            doctor.get_by_role("button", name="Share screen").click()
-            expect(patient.get_by_test_id("call-phase")).to_contain_text("is sharing their screen")
-            _frames_grow(patient)
-            doctor.get_by_role("button", name="Stop sharing").click()
-            expect(patient.get_by_test_id("call-phase")).not_to_contain_text("is sharing their screen")
-            _frames_grow(patient)
-    finally:
-        with django_db_blocker.unblock():
-            off_loop(lambda: _end_if_open(visit_id, "doctor4"))
-            off_loop(lambda: _give_back(booked.appointment_id))
+        # Screen share replaces the doctor's camera track; the patient keeps decoding video, then the camera.
+        doctor.get_by_role("button", name="Share screen").click()
+        expect(patient.get_by_test_id("call-phase")).to_contain_text("is sharing their screen")
+        _frames_grow(patient)
+        doctor.get_by_role("button", name="Stop sharing").click()
+        expect(patient.get_by_test_id("call-phase")).not_to_contain_text("is sharing their screen")
+        _frames_grow(patient)
 
 
 def test_a_waiting_patient_transferred_to_a_colleague_moves_to_their_queue_and_sees_the_new_doctor(
@@ -472,39 +470,28 @@ def test_a_relay_outage_mid_visit_recovers_by_ice_restart(
 ) -> None:  # type: ignore[no-untyped-def]
     """The network path dies under a running call (coturn, the only path with relay forced, is stopped) and comes
     back: the practitioner's browser restarts ICE and video flows again, with no new admit and no reload."""
-    with django_db_blocker.unblock():
-        booked = off_loop(lambda: _book_video_soon("patient2", "doctor3"))
-        visit_id = off_loop(lambda: _checked_in(booked.appointment_id, "patient2"))
-    try:
-        with _signed_in(browser, server, "patient2", "doctor3") as (patient, doctor):
-            patient.goto(f"{server.url}/visits/{visit_id}/waiting")
-            expect(patient.get_by_test_id("queue-position")).to_contain_text("number 1")
-            _admit_from_clinic(doctor, booked.patient_name, visit_id)
-            expect(patient).to_have_url(re.compile(f"/visits/{visit_id}$"), timeout=VIDEO_TIMEOUT_MS)
-            for page in (doctor, patient):
-                page.goto(f"{server.url}/visits/{visit_id}?relay=1")
-            for page in (doctor, patient):
-                _frames_decoded(page)
-                expect(page.get_by_test_id("candidate-type")).to_have_text("relay")
-            expect(doctor.get_by_test_id("ice-restarts")).to_have_text("0")
+    with _live_visit(browser, server, django_db_blocker, "patient2", "doctor3") as live:
+        visit_id, patient, doctor = live.visit_id, live.patient, live.doctor
+        for page in (doctor, patient):
+            page.goto(f"{server.url}/visits/{visit_id}?relay=1")
+        for page in (doctor, patient):
+            _frames_decoded(page)
+            expect(page.get_by_test_id("candidate-type")).to_have_text("relay")
+        expect(doctor.get_by_test_id("ice-restarts")).to_have_text("0")
 
-            turn.stop()
-            try:
-                expect(doctor.get_by_test_id("call-phase")).to_have_attribute(
-                    "data-phase", "reconnecting", timeout=VIDEO_TIMEOUT_MS
-                )
-            finally:
-                turn.restart()
-            for page in (doctor, patient):
-                expect(page.get_by_test_id("call-phase")).to_have_attribute(
-                    "data-phase", "connected", timeout=VIDEO_TIMEOUT_MS
-                )
-                _frames_grow(page)
-            expect(doctor.get_by_test_id("ice-restarts")).not_to_have_text("0")
-            with django_db_blocker.unblock():
-                status = off_loop(lambda: Visit.objects.values_list("status", flat=True).get(pk=visit_id))
-            assert status == "in-progress"
-    finally:
+        turn.stop()
+        try:
+            expect(doctor.get_by_test_id("call-phase")).to_have_attribute(
+                "data-phase", "reconnecting", timeout=VIDEO_TIMEOUT_MS
+            )
+        finally:
+            turn.restart()
+        for page in (doctor, patient):
+            expect(page.get_by_test_id("call-phase")).to_have_attribute(
+                "data-phase", "connected", timeout=VIDEO_TIMEOUT_MS
+            )
+            _frames_grow(page)
+        expect(doctor.get_by_test_id("ice-restarts")).not_to_have_text("0")
         with django_db_blocker.unblock():
-            off_loop(lambda: _end_if_open(visit_id, "doctor3"))
-            off_loop(lambda: _give_back(booked.appointment_id))
+            status = off_loop(lambda: Visit.objects.values_list("status", flat=True).get(pk=visit_id))
+        assert status == "in-progress"
