@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -274,3 +275,26 @@ def say(line: str) -> None:
     """One log line on stdout, flushed (process mode runs under honcho)."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def serve_until_signalled(fake: Any, routes: AdminRoutes, admin_port: int, state_file: str | None, banner: str) -> int:
+    """Process mode of a started fake: its /_fake/ admin server, the optional state file mirroring its counts, a
+    banner (``{admin}`` is replaced by the admin port), then block until SIGTERM/SIGINT and stop everything."""
+    admin = AdminServer(routes, admin_port).start()
+    writer: StateFileWriter | None = None
+    if state_file:
+        writer = StateFileWriter(state_file, lambda: {**fake.snapshot(), "admin_port": admin.port}, interval=0.2)
+        fake._listeners.append(writer.touch)
+        writer.start()
+    say(banner.replace("{admin}", str(admin.port)))
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    fake.stop()
+    admin.stop()
+    if writer is not None:
+        writer.stop()
+    return 0

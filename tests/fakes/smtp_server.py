@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import socket
 import sys
 import threading
@@ -52,7 +51,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.fakes._admin import AdminRoutes, AdminServer, FakeProcess, StateFileWriter, first_words, mask, say
+from tests.fakes._admin import AdminRoutes, FakeProcess, first_words, mask, say, serve_until_signalled
 
 STAGES = ("MAIL", "RCPT", "DATA")
 DEFAULT_TEXT = {
@@ -432,24 +431,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"fake-smtp: mail {message['message_id']} to {rcpts}: {first_words(message['subject'], 4)}")
 
     fake = FakeSmtp(port=args.port, on_message=log_line if args.log else None).start()
-    admin = AdminServer(admin_routes(fake), args.admin_port).start()
-    writer: StateFileWriter | None = None
-    if args.state_file:
-        writer = StateFileWriter(args.state_file, lambda: {**fake.snapshot(), "admin_port": admin.port}, interval=0.2)
-        fake._listeners.append(writer.touch)
-        writer.start()
-    say(f"fake-smtp: listening on 127.0.0.1:{fake.port} (admin http://127.0.0.1:{admin.port}/_fake/state)")
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
-    fake.stop()
-    admin.stop()
-    if writer is not None:
-        writer.stop()
-    return 0
+    return serve_until_signalled(
+        fake,
+        admin_routes(fake),
+        args.admin_port,
+        args.state_file,
+        f"fake-smtp: listening on 127.0.0.1:{fake.port} (admin http://127.0.0.1:{{admin}}/_fake/state)",
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ import contextlib
 import hashlib
 import hmac
 import re
-import signal
 import socket
 import struct
 import sys
@@ -74,14 +73,13 @@ from typing import Any
 
 from tests.fakes._admin import (
     AdminRoutes,
-    AdminServer,
     FakeProcess,
     QuietServer,
-    StateFileWriter,
     first_words,
     mask,
     parse_query,
     say,
+    serve_until_signalled,
     write_json,
 )
 
@@ -1126,24 +1124,13 @@ def main(argv: list[str] | None = None) -> int:
         callback_interval=args.callback_interval,
         on_message=log_line if args.log else None,
     ).start()
-    admin = AdminServer(admin_routes(fake), args.admin_port).start()
-    writer: StateFileWriter | None = None
-    if args.state_file:
-        writer = StateFileWriter(args.state_file, lambda: {**fake.snapshot(), "admin_port": admin.port}, interval=0.2)
-        fake._listeners.append(writer.touch)
-        writer.start()
-    say(f"fake-twilio: listening on {fake.base_url} (admin http://127.0.0.1:{admin.port}/_fake/state)")
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
-    fake.stop()
-    admin.stop()
-    if writer is not None:
-        writer.stop()
-    return 0
+    return serve_until_signalled(
+        fake,
+        admin_routes(fake),
+        args.admin_port,
+        args.state_file,
+        f"fake-twilio: listening on {fake.base_url} (admin http://127.0.0.1:{{admin}}/_fake/state)",
+    )
 
 
 if __name__ == "__main__":
