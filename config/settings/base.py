@@ -164,6 +164,11 @@ TURN_URLS: list[str] = env.list(
 STUN_URLS: list[str] = env.list("STUN_URLS", default=["stun:127.0.0.1:3478"])
 TURN_SECRET = env.str("TURN_SECRET", default="local-turn-secret")
 TURN_CREDENTIAL_TTL_SECONDS = env.int("TURN_CREDENTIAL_TTL_SECONDS", default=600)
+# The media relay (issue 7): the signaling consumer signs each relay-bound frame with this key; the relay refuses
+# tokens that do not verify or are older than 60 s. Empty = derived from SECRET_KEY (telehealth/services/relay.py).
+RELAY_SECRET = env.str("RELAY_SECRET", default="")
+# Guest invitations: the link lives this long unless the inviter says otherwise (5 to 1440 minutes).
+TELEHEALTH_INVITATION_DEFAULT_MINUTES = env.int("TELEHEALTH_INVITATION_DEFAULT_MINUTES", default=120)
 
 # --- Notifications (docs/notifications.md) ---------------------------------------------------------------------
 # Twilio (SMS, voice): TWILIO_API_BASE empty = Twilio's real API; tests and the `make run` demo point it at the local

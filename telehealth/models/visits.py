@@ -21,15 +21,24 @@ class VisitStatus(models.TextChoices):
     LEFT = "left", "Left the waiting room"
 
 
+class MediaMode(models.TextChoices):
+    """How the browsers of a visit exchange media: ``direct`` (1:1 browser to browser) or through the media
+    ``relay``. A visit goes from direct to relay (first guest admitted, or forced) and stays relay."""
+
+    DIRECT = "direct", "Direct"
+    RELAY = "relay", "Relay"
+
+
 class Visit(models.Model):
     """The video visit of one appointment (``appointment_id`` is unique: an appointment has one visit, which a
-    patient who left and checks in again reuses). ``practitioner`` is who will see the patient (transfer changes
-    it); ``queue_key`` is the appointment's start, so the queue is ordered by (queue_key, checked_in_at).
+        patient who left and checks in again reuses). ``practitioner`` is who will see the patient (transfer changes
+        it); ``queue_key`` is the appointment's start, so the queue is ordered by (queue_key, checked_in_at).
 
-    Invariants (PostgreSQL): a known status; in progress and finished visits were admitted; a finished visit has
-    ``ended_at`` and a non-negative ``duration_seconds``; a practitioner has at most one visit in progress;
-    ``version`` increases with every change. ``intake`` and ``device_check`` hold the patient's answers and the
-    device check result (PHI: never logged)."""
+        Invariants (PostgreSQL): a known status; in progress and finished visits were admitted; a finished visit has
+        ``ended_at`` and a non-negative ``duration_seconds``; a practitioner has at most one visit in progress;
+        ``version`` increases with every change; ``media_mode`` is direct or relay (and never goes back to direct:
+    ``visit_media_mode_set``). ``patient_muted``: the practitioner muted the patient (the relay drops their audio).
+        ``intake`` and ``device_check`` hold the patient's answers and the device check result (PHI: never logged)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     appointment_id = models.BigIntegerField()
@@ -53,6 +62,8 @@ class Visit(models.Model):
     patient_connected = models.BooleanField(default=False)
     patient_left_at = models.DateTimeField(null=True, blank=True)
     summary = models.TextField(blank=True, default="")
+    media_mode = models.CharField(max_length=10, choices=MediaMode.choices, default=MediaMode.DIRECT)
+    patient_muted = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
@@ -91,6 +102,7 @@ class Visit(models.Model):
                 name="visit_finished_has_end",
             ),
             models.CheckConstraint(condition=models.Q(version__gte=1), name="visit_version_positive"),
+            models.CheckConstraint(condition=models.Q(media_mode__in=MediaMode.values), name="visit_media_mode_known"),
             models.CheckConstraint(
                 condition=models.lookups.LessThanOrEqual(Length("summary"), 4000), name="visit_summary_length"
             ),
