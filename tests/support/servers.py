@@ -199,3 +199,50 @@ class Turn(Process):
             "STUN_URLS": f"stun:127.0.0.1:{self.port}",
             "TURN_SECRET": self.secret,
         }
+
+
+class Relay(Process):
+    """The media relay, ``manage.py relay``, as its own process on the test database and Redis. Ready once its
+    heartbeat (``<prefix>:relay:heartbeat`` in Redis) names this process's pid. ``env`` adds settings, e.g. a
+    ``Turn``'s ``django_env()``; without TURN_URLS/STUN_URLS the relay offers host candidates only."""
+
+    def __init__(self, log_dir: Path, name: str = "relay", env: dict[str, str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.base_name = name
+        self.extra_env = {"STUN_URLS": "", "TURN_URLS": "", **(env or {})}
+        self.starts = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.starts += 1
+        name = self.base_name if self.starts == 1 else f"{self.base_name}-{self.starts}"
+        super().__init__(name, [sys.executable, "manage.py", "relay"], child_env(**self.extra_env), self.log_dir)
+        self.wait_ready()
+
+    def heartbeat(self) -> dict[str, object] | None:
+        import json
+
+        import redis
+
+        from signaling.relay.server import relay_heartbeat_key
+
+        raw = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).get(relay_heartbeat_key())
+        return json.loads(raw) if raw else None
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        def ready() -> bool:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
+            beat = self.heartbeat()
+            return beat is not None and beat.get("pid") == self.proc.pid
+
+        wait_until(ready, timeout=timeout, what=f"{self.name}'s heartbeat", interval=0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as in a crash."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the relay (by default as a crash: every peer connection is lost) and start a new one."""
+        self.stop(sig)
+        self._start()
