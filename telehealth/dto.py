@@ -6,20 +6,60 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ParticipantRole = Literal["patient", "practitioner"]
+ParticipantRole = Literal["patient", "practitioner", "interpreter", "family", "clinician"]
+GuestRoleName = Literal["interpreter", "family", "clinician"]
+MediaModeName = Literal["direct", "relay"]
 ViewerRole = Literal["patient", "practitioner", "staff"]
 
 
 @dataclass(frozen=True)
+class RosterEntry:
+    """One participant of a visit as the signaling sockets show it. ``status``: ``invited`` (a guest whose link is
+    not used yet), ``waiting`` (a guest in the lobby, or the patient before admission) or ``admitted``.
+    ``connected`` is the database's last word; each socket overrides it with the peers it knows."""
+
+    participant_id: str
+    role: str
+    name: str
+    admitted: bool
+    muted: bool
+    connected: bool
+    status: str
+    ready: bool
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "participant_id": self.participant_id,
+            "role": self.role,
+            "name": self.name,
+            "admitted": self.admitted,
+            "muted": self.muted,
+            "connected": self.connected,
+            "status": self.status,
+            "ready": self.ready,
+        }
+
+
+@dataclass(frozen=True)
 class SignalingGrant:
-    """Who a user is in a visit's signaling channel. One ``patient`` and one ``practitioner`` per 1:1 visit;
-    ``participant_id`` is the stable name peers address each other by. ``status`` is the visit's status now."""
+    """Who a user (or a guest's browser session) is in a visit's signaling channel: its ``patient``, its
+    ``practitioner`` or a guest (role ``interpreter``/``family``/``clinician``, participant id ``guest-<hex>``).
+    ``participant_id`` is the stable name peers address each other by. ``status`` is the visit's status now;
+    ``mode`` its media mode; ``admitted`` whether this participant may signal (guests once admitted);
+    ``removed`` a guest the practitioner removed (its socket is refused with 4411); ``roster`` everyone in the
+    visit; ``multiparty`` whether the visit has guests or is in relay mode (only then are roster frames sent)."""
 
     visit_id: str
     role: ParticipantRole
     participant_id: str
     display_name: str
     status: str
+    mode: MediaModeName = "direct"
+    admitted: bool = True
+    removed: bool = False
+    invitation_id: str | None = None
+    roster: tuple[RosterEntry, ...] = ()
+    multiparty: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +94,7 @@ class VisitDetail:
     audio_only: bool
     version: int
     role: ViewerRole
+    media_mode: str = "direct"
     patient_id: int | None = None
     encounter_id: int | None = None
     intake: list[IntakeAnswer] | None = None
@@ -220,3 +261,76 @@ class VisitQualitySummary:
     ended_at: datetime.datetime | None
     duration_seconds: int | None
     reports: list[QualityReportRef]
+    media_mode: str = "direct"
+    relay_reports: list[RelayReportRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InvitationRef:
+    """A new invitation with its signed link (``url`` is the path ``/visit/join/<token>``; the API makes it
+    absolute). The token is shown once, to the inviter; lists never carry it."""
+
+    id: str
+    participant_id: str
+    appointment_id: int
+    visit_id: str | None
+    role: str
+    name: str
+    token: str
+    url: str
+    expires_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class InvitationSummary:
+    """An invitation in a visit's list: ``status`` is ``invited``, ``used`` (the guest opened the link and waits),
+    ``admitted``, ``removed`` or ``expired`` (never used before its expiry)."""
+
+    id: str
+    participant_id: str
+    role: str
+    name: str
+    status: str
+    expires_at: datetime.datetime
+    used_at: datetime.datetime | None
+    admitted_at: datetime.datetime | None
+    removed_at: datetime.datetime | None
+    muted: bool
+    connected: bool
+    ready: bool
+    device_check: dict[str, Any]
+    created_at: datetime.datetime
+    created_by_name: str
+
+
+@dataclass(frozen=True)
+class GuestInfo:
+    """A guest's view of their visit (the lobby): ``state`` is ``not_started`` (no visit yet: the patient has not
+    checked in), ``waiting`` (for the doctor to let them in), ``admitted``, ``removed`` or ``ended``."""
+
+    invitation_id: str
+    participant_id: str
+    appointment_id: int
+    visit_id: str | None
+    visit_status: str | None
+    role: str
+    name: str
+    state: str
+    media_mode: str
+    practitioner_name: str
+    appointment_start: datetime.datetime | None
+    device_check: dict[str, Any]
+    ready: bool
+
+
+@dataclass(frozen=True)
+class RelayReportRef:
+    """The relay's latest telemetry of one participant: tracks forwarded to them and how (``forward`` or
+    ``transcode``); ``forwarded``/``transcoded`` count the tracks of each kind."""
+
+    participant_id: str
+    updated_at: datetime.datetime
+    tracks: list[dict[str, Any]]
+    forwarded: int
+    transcoded: int
+    connection: str | None

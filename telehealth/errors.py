@@ -122,3 +122,59 @@ class VisitClosed(TelehealthError):
 
     code = "visit_closed"
     status = 409
+
+
+class InvalidToken(TelehealthError):
+    """This invitation link is not valid. Ask the person who invited you for a new one."""
+
+    code = "invalid_token"
+    status = 400
+
+
+class InvitationUsed(TelehealthError):
+    """This invitation link has already been used in another browser. Ask for a new one."""
+
+    code = "invitation_used"
+    status = 409
+
+
+class InvitationExpired(TelehealthError):
+    """This invitation link has expired (or the visit is over). Ask for a new one."""
+
+    code = "invitation_expired"
+    status = 410
+
+
+class InvitationRevoked(TelehealthError):
+    """The doctor removed this guest from the visit."""
+
+    code = "invitation_revoked"
+    status = 410
+
+
+class GuestNotFound(TelehealthError):
+    """No such guest in this visit."""
+
+    code = "not_found"
+    status = 404
+
+
+class NoGuestSession(TelehealthError):
+    """This browser has not opened an invitation link."""
+
+    code = "no_guest_session"
+    status = 404
+
+
+class GuestNotJoined(TelehealthError):
+    """The guest has not opened their invitation link yet."""
+
+    code = "guest_not_joined"
+    status = 409
+
+
+class NotAllowed(TelehealthError):
+    """Not possible for this participant."""
+
+    code = "not_allowed"
+    status = 409

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -25,23 +26,36 @@ from telehealth.dto import (
     CheckInInfo,
     ClinicQueue,
     CurrentVisitRef,
+    GuestInfo,
     IntakeAnswer,
+    InvitationSummary,
     MessageRef,
     NoticeRef,
-    ParticipantRole,
     PersonRef,
     PresenceRef,
     QualityReportRef,
     QueueEntry,
+    RelayReportRef,
+    RosterEntry,
     SignalingGrant,
     ViewerRole,
     VisitDetail,
     VisitQualitySummary,
     WaitingInfo,
 )
-from telehealth.errors import AppointmentNotFound, Forbidden, VisitNotFound
+from telehealth.errors import AppointmentNotFound, Forbidden, NoGuestSession, VisitNotFound
 from telehealth.intake import intake_questions_for
-from telehealth.models import CallQualityReport, ClinicianNotice, ClinicianPresence, Visit, VisitMessage, VisitStatus
+from telehealth.models import (
+    CallQualityReport,
+    ClinicianNotice,
+    ClinicianPresence,
+    MediaMode,
+    Visit,
+    VisitInvitation,
+    VisitMessage,
+    VisitRelayReport,
+    VisitStatus,
+)
 
 LOCATION_STAFF = (Role.PRACTITIONER, Role.NURSE, Role.SCHEDULER, Role.ADMIN)
 
@@ -58,27 +72,133 @@ def parse_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
-def visit_signaling_grant(*, user: StreamUser | User, visit_id: str) -> SignalingGrant | None:
-    """Who ``user`` is in the visit's signaling channel: its patient (``patient_user``) or its practitioner, else
-    None (also for an unknown or malformed id, or an anonymous user). Called by the signaling consumer on connect;
-    one indexed query."""
+def visit_signaling_grant(
+    *, user: StreamUser | User | None, visit_id: str, guest_invitation_ids: Sequence[object] = ()
+) -> SignalingGrant | None:
+    """Who is connecting to the visit's signaling channel: its practitioner or its patient (``user``), else a guest
+    whose browser session consumed an invitation to this visit (``guest_invitation_ids``, from the session's
+    ``telehealth_guests``; the user may then be anonymous). None for anyone else, an unknown or malformed id, or
+    nobody. A removed guest gets a grant with ``removed`` set (its socket is closed with 4411). Called by the
+    signaling consumer on connect; two indexed queries (the visit with its two users, and its invitations)."""
     parsed = parse_uuid(visit_id)
-    if parsed is None or not getattr(user, "is_authenticated", False) or not isinstance(user, User):
+    if parsed is None:
         return None
-    row = Visit.objects.filter(pk=parsed).values_list("patient_user_id", "practitioner_id", "status").first()
-    if row is None:
+    visit = Visit.objects.select_related("practitioner", "patient_user").filter(pk=parsed).first()
+    if visit is None:
         return None
-    patient_user_id, practitioner_id, status = row
-    role: ParticipantRole
-    if user.pk == practitioner_id:
-        role = "practitioner"
-    elif user.pk == patient_user_id:
-        role = "patient"
-    else:
+    invitations = _visit_invitations(visit)
+    roster = _roster(visit, invitations)
+    multiparty = visit.media_mode == MediaMode.RELAY or any(e.participant_id.startswith("guest-") for e in roster)
+    common = {"visit_id": str(parsed), "status": visit.status, "mode": visit.media_mode, "roster": tuple(roster)}
+    authenticated = isinstance(user, User) and user.is_authenticated
+    if authenticated and user.pk == visit.practitioner_id:  # type: ignore[union-attr]
+        return SignalingGrant(
+            role="practitioner",
+            participant_id="practitioner",
+            display_name=visit.practitioner.display_name,
+            multiparty=multiparty,
+            **common,  # type: ignore[arg-type]
+        )
+    if authenticated and user.pk == visit.patient_user_id:  # type: ignore[union-attr]
+        return SignalingGrant(
+            role="patient",
+            participant_id="patient",
+            display_name=visit.patient_user.display_name,
+            multiparty=multiparty,
+            **common,  # type: ignore[arg-type]
+        )
+    wanted = {parsed_id for parsed_id in (parse_uuid(i) for i in guest_invitation_ids) if parsed_id is not None}
+    mine = [i for i in invitations if i.pk in wanted and i.used_at is not None]
+    if not mine:
         return None
+    # A session holding several invitations to one visit (rare: invited twice) is the latest one still present.
+    mine.sort(key=lambda i: (i.removed_at is None, i.created_at))
+    invitation = mine[-1]
     return SignalingGrant(
-        visit_id=str(parsed), role=role, participant_id=role, display_name=user.display_name, status=status
+        role=invitation.role,  # type: ignore[arg-type]  # CHECK: a known guest role
+        participant_id=invitation.participant_id,
+        display_name=invitation.name,
+        admitted=invitation.admitted_at is not None and invitation.removed_at is None,
+        removed=invitation.removed_at is not None,
+        invitation_id=str(invitation.pk),
+        multiparty=True,
+        **common,  # type: ignore[arg-type]
     )
+
+
+def _visit_invitations(visit: Visit) -> list[VisitInvitation]:
+    return list(VisitInvitation.objects.filter(visit=visit).order_by("created_at", "id"))
+
+
+def _guest_status(invitation: VisitInvitation, now: dt.datetime) -> str:
+    if invitation.removed_at is not None:
+        return "removed"
+    if invitation.admitted_at is not None:
+        return "admitted"
+    if invitation.used_at is not None:
+        return "used"
+    if invitation.expires_at <= now:
+        return "expired"
+    return "invited"
+
+
+def _roster(visit: Visit, invitations: list[VisitInvitation]) -> list[RosterEntry]:
+    """The practitioner, the patient and every guest still in the visit (invited and unexpired, in the lobby or
+    admitted; removed and expired invitations are left out)."""
+    now = timezone.now()
+    patient_admitted = visit.status in (VisitStatus.IN_PROGRESS, VisitStatus.FINISHED)
+    entries = [
+        RosterEntry(
+            participant_id="practitioner",
+            role="practitioner",
+            name=visit.practitioner.display_name,
+            admitted=True,
+            muted=False,
+            connected=False,
+            status="admitted",
+            ready=True,
+        ),
+        RosterEntry(
+            participant_id="patient",
+            role="patient",
+            name=visit.patient_user.display_name,
+            admitted=patient_admitted,
+            muted=visit.patient_muted,
+            connected=visit.patient_connected,
+            status="admitted" if patient_admitted else "waiting",
+            ready=visit.ready,
+        ),
+    ]
+    for invitation in invitations:
+        state = _guest_status(invitation, now)
+        if state in ("removed", "expired"):
+            continue
+        entries.append(
+            RosterEntry(
+                participant_id=invitation.participant_id,
+                role=invitation.role,
+                name=invitation.name,
+                admitted=state == "admitted",
+                muted=invitation.muted,
+                connected=invitation.connected,
+                status={"used": "waiting"}.get(state, state),
+                ready=_device_ready(invitation.device_check),
+            )
+        )
+    return entries
+
+
+def _device_ready(check: object) -> bool:
+    return isinstance(check, dict) and check.get("camera") == "pass" and check.get("microphone") == "pass"
+
+
+def visit_roster(*, visit_id: object) -> list[dict[str, object]]:
+    """The visit's roster as wire dicts (services push it to the sockets after each change). Three queries."""
+    parsed = parse_uuid(visit_id)
+    visit = Visit.objects.select_related("practitioner", "patient_user").filter(pk=parsed).first() if parsed else None
+    if visit is None:
+        return []
+    return [entry.wire() for entry in _roster(visit, _visit_invitations(visit))]
 
 
 def _works_at(user: User, location_id: int | None) -> bool:
@@ -201,6 +321,7 @@ def visit_detail_for(*, user: User, visit_id: object, request: HttpRequest | Non
         audio_only=visit.audio_only,
         version=visit.version,
         role=role,
+        media_mode=visit.media_mode,
         patient_id=visit.patient_id if staff else None,
         encounter_id=visit.encounter_id if staff else None,
         intake=_intake_list(visit) if staff else None,
@@ -452,8 +573,9 @@ def visit_quality_list(*, user: User, visit_id: object) -> list[QualityReportRef
 
 
 def quality_overview(*, user: User, limit: int = 50) -> list[VisitQualitySummary]:
-    """Support's page (admins): the most recent admitted visits with the latest report of each participant. Three
-    queries whatever the number of visits."""
+    """Support's page (admins): the most recent admitted visits with the latest report of each participant and
+    the media relay's latest telemetry of each (forwarded or transcoded). Four queries whatever the number of
+    visits."""
     if not user.has_role(Role.ADMIN):
         raise Forbidden("Administrators only.")
     visits = list(
@@ -468,6 +590,9 @@ def quality_overview(*, user: User, limit: int = 50) -> list[VisitQualitySummary
     by_visit: dict[object, list[QualityReportRef]] = {}
     for report in latest:
         by_visit.setdefault(report.visit_id, []).append(_report_ref(report))
+    relay_by_visit: dict[object, list[RelayReportRef]] = {}
+    for row in VisitRelayReport.objects.filter(visit_id__in=[v.pk for v in visits]).order_by("participant_id"):
+        relay_by_visit.setdefault(row.visit_id, []).append(relay_report_ref(row))
     return [
         VisitQualitySummary(
             visit_id=str(v.pk),
@@ -478,6 +603,8 @@ def quality_overview(*, user: User, limit: int = 50) -> list[VisitQualitySummary
             ended_at=v.ended_at,
             duration_seconds=v.duration_seconds,
             reports=sorted(by_visit.get(v.pk, []), key=lambda r: r.role),
+            media_mode=v.media_mode,
+            relay_reports=relay_by_visit.get(v.pk, []),
         )
         for v in visits
     ]
@@ -538,3 +665,136 @@ def checkin_info_for(*, actor: User, appointment_id: int) -> CheckInInfo:
         closes_at=closes,
         can_check_in=can,
     )
+
+
+# --- guests and the media relay ---------------------------------------------------------------------------------------
+
+
+def relay_report_ref(row: VisitRelayReport) -> RelayReportRef:
+    tracks = list(row.report.get("tracks", [])) if isinstance(row.report, dict) else []
+    connection = row.report.get("connection") if isinstance(row.report, dict) else None
+    return RelayReportRef(
+        participant_id=row.participant_id,
+        updated_at=row.updated_at,
+        tracks=tracks,
+        forwarded=sum(1 for t in tracks if t.get("mode") == "forward"),
+        transcoded=sum(1 for t in tracks if t.get("mode") == "transcode"),
+        connection=connection if isinstance(connection, str) else None,
+    )
+
+
+def visit_relay_list(*, user: User, visit_id: object) -> list[RelayReportRef]:
+    """The relay's latest telemetry of each participant of a visit, for admins and the visit's practitioner (like
+    the call-quality reports). Two queries."""
+    parsed = parse_uuid(visit_id)
+    visit = Visit.objects.filter(pk=parsed).first() if parsed else None
+    if visit is None:
+        raise VisitNotFound()
+    if not (user.has_role(Role.ADMIN) or user.pk == visit.practitioner_id):
+        if viewer_role(user, visit) is None:
+            raise VisitNotFound()
+        raise Forbidden("Relay telemetry is for administrators and the visit's practitioner.")
+    return [relay_report_ref(r) for r in VisitRelayReport.objects.filter(visit=visit).order_by("participant_id")]
+
+
+def may_manage_guests(user: User, *, practitioner_id: int, location_id: int | None) -> bool:
+    """Who may invite guests and list them: the visit's (or appointment's) practitioner, or a scheduler or admin
+    working at its location."""
+    if user.pk == practitioner_id:
+        return True
+    return user.has_role(Role.SCHEDULER, Role.ADMIN) and _works_at(user, location_id)
+
+
+def invitation_list_for(*, user: User, visit_id: object) -> list[InvitationSummary]:
+    """The guests invited to a visit, oldest first, with their status (never their tokens): for its practitioner
+    and schedulers/admins at its location (``VisitNotFound`` for anyone else). Two queries."""
+    parsed = parse_uuid(visit_id)
+    visit = Visit.objects.filter(pk=parsed).first() if parsed else None
+    if visit is None or not may_manage_guests(
+        user, practitioner_id=visit.practitioner_id, location_id=visit.location_id
+    ):
+        raise VisitNotFound()
+    now = timezone.now()
+    rows = VisitInvitation.objects.filter(visit=visit).select_related("created_by").order_by("created_at", "id")
+    return [
+        InvitationSummary(
+            id=str(i.pk),
+            participant_id=i.participant_id,
+            role=i.role,
+            name=i.name,
+            status=_guest_status(i, now),
+            expires_at=i.expires_at,
+            used_at=i.used_at,
+            admitted_at=i.admitted_at,
+            removed_at=i.removed_at,
+            muted=i.muted,
+            connected=i.connected,
+            ready=_device_ready(i.device_check),
+            device_check=dict(i.device_check) if isinstance(i.device_check, dict) else {},
+            created_at=i.created_at,
+            created_by_name=i.created_by.display_name if i.created_by is not None else "",
+        )
+        for i in rows
+    ]
+
+
+def session_invitation(*, guest_invitation_ids: Sequence[object]) -> VisitInvitation | None:
+    """The invitation a guest's browser session holds: the latest consumed one of ``guest_invitation_ids`` (the
+    session's ``telehealth_guests``), or None."""
+    wanted = [p for p in (parse_uuid(i) for i in guest_invitation_ids) if p is not None]
+    if not wanted:
+        return None
+    return (
+        VisitInvitation.objects.select_related("visit", "visit__practitioner")
+        .filter(pk__in=wanted, used_at__isnull=False)
+        .order_by("-used_at", "-id")
+        .first()
+    )
+
+
+def guest_info_from(invitation: VisitInvitation) -> GuestInfo:
+    """A guest's lobby view of their invitation (see ``GuestInfo``)."""
+    visit = invitation.visit
+    appointment = scheduling_selectors.appointment_get(appointment_id=invitation.appointment_id)
+    if invitation.removed_at is not None:
+        state = "removed"
+    elif visit is None:
+        state = "ended" if appointment is None or appointment.status not in _OPEN_APPOINTMENT else "not_started"
+    elif visit.status == VisitStatus.FINISHED:
+        state = "ended"
+    elif invitation.admitted_at is not None:
+        state = "admitted"
+    else:
+        state = "waiting"
+    practitioner_name = (
+        visit.practitioner.display_name
+        if visit is not None
+        else (appointment.practitioner_display_name if appointment is not None else "")
+    )
+    check = dict(invitation.device_check) if isinstance(invitation.device_check, dict) else {}
+    return GuestInfo(
+        invitation_id=str(invitation.pk),
+        participant_id=invitation.participant_id,
+        appointment_id=invitation.appointment_id,
+        visit_id=str(visit.pk) if visit is not None else None,
+        visit_status=visit.status if visit is not None else None,
+        role=invitation.role,
+        name=invitation.name,
+        state=state,
+        media_mode=visit.media_mode if visit is not None else MediaMode.DIRECT,
+        practitioner_name=practitioner_name,
+        appointment_start=appointment.start if appointment is not None else None,
+        device_check=check,
+        ready=_device_ready(check),
+    )
+
+
+_OPEN_APPOINTMENT = frozenset({"proposed", "pending", "booked", "arrived", "checked-in"})
+
+
+def guest_info_for(*, guest_invitation_ids: Sequence[object]) -> GuestInfo:
+    """The lobby of the guest whose browser session consumed an invitation (``NoGuestSession`` otherwise)."""
+    invitation = session_invitation(guest_invitation_ids=guest_invitation_ids)
+    if invitation is None:
+        raise NoGuestSession()
+    return guest_info_from(invitation)

@@ -295,6 +295,8 @@ SPECTACULAR_SETTINGS = {
         "DeviceCheckResultEnum": "telehealth.api.serializers.DEVICE_CHECK_RESULTS",
         "CandidateTypeEnum": "telehealth.api.serializers.CANDIDATE_TYPES",
         "VisitStatusEnum": "telehealth.api.serializers.VISIT_STATUSES",
+        "GuestRoleEnum": "telehealth.api.serializers.GUEST_ROLES",
+        "MediaModeEnum": "telehealth.api.serializers.MEDIA_MODES",
         "MessageChannelEnum": "notifications.api.serializers.CHANNELS",
         "MessageStateEnum": "notifications.api.serializers.MESSAGE_STATES",
         "PreferenceChannelEnum": "notifications.api.serializers.PREFERENCE_CHANNELS",

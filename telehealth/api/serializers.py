@@ -10,6 +10,10 @@ from rest_framework import serializers
 DEVICE_CHECK_RESULTS = ["pass", "fail", "skipped"]
 CANDIDATE_TYPES = ["host", "srflx", "prflx", "relay"]
 VISIT_STATUSES = ["waiting", "in-progress", "finished", "left"]
+GUEST_ROLES = ["interpreter", "family", "clinician"]
+MEDIA_MODES = ["direct", "relay"]
+INVITATION_STATUSES = ["invited", "used", "admitted", "removed", "expired"]
+GUEST_STATES = ["not_started", "waiting", "admitted", "removed", "ended"]
 
 # --- requests ---------------------------------------------------------------------------------------------------------
 
@@ -112,6 +116,7 @@ class VisitDetailSerializer(serializers.Serializer[Any]):
     audio_only = serializers.BooleanField()
     version = serializers.IntegerField()
     role = serializers.ChoiceField(choices=["patient", "practitioner", "staff"])
+    media_mode = serializers.ChoiceField(choices=MEDIA_MODES)
     patient_id = serializers.IntegerField(required=False, help_text="Staff and practitioner only.")
     encounter_id = serializers.IntegerField(required=False, allow_null=True, help_text="Staff and practitioner only.")
     intake = IntakeAnswerSerializer(many=True, required=False, help_text="Staff and practitioner only.")
@@ -243,8 +248,28 @@ class QualityReportSerializer(serializers.Serializer[Any]):
     stats = QualityStatsSerializer()
 
 
+class RelayTrackSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=["audio", "video"])
+    source = serializers.CharField(help_text="The participant whose media this track carries.")  # type: ignore[assignment]  # the wire name, not Field.source
+    mode = serializers.ChoiceField(choices=["forward", "transcode"])
+    codec = serializers.CharField()
+    packets = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    keyframe_requests = serializers.IntegerField()
+
+
+class RelayReportSerializer(serializers.Serializer[Any]):
+    participant_id = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+    tracks = RelayTrackSerializer(many=True)
+    forwarded = serializers.IntegerField(help_text="Tracks forwarded without re-encoding.")
+    transcoded = serializers.IntegerField(help_text="Tracks the relay had to decode and re-encode.")
+    connection = serializers.CharField(allow_null=True)
+
+
 class QualityReportListSerializer(serializers.Serializer[Any]):
     results = QualityReportSerializer(many=True)
+    relay_reports = RelayReportSerializer(many=True, help_text="The media relay's latest telemetry per participant.")
 
 
 class VisitQualitySummarySerializer(serializers.Serializer[Any]):
@@ -256,6 +281,8 @@ class VisitQualitySummarySerializer(serializers.Serializer[Any]):
     ended_at = serializers.DateTimeField(allow_null=True)
     duration_seconds = serializers.IntegerField(allow_null=True)
     reports = QualityReportSerializer(many=True)
+    media_mode = serializers.ChoiceField(choices=MEDIA_MODES)
+    relay_reports = RelayReportSerializer(many=True)
 
 
 class QualityOverviewSerializer(serializers.Serializer[Any]):
@@ -264,3 +291,84 @@ class QualityOverviewSerializer(serializers.Serializer[Any]):
 
 class ColleagueListSerializer(serializers.Serializer[Any]):
     results = PersonSerializer(many=True)
+
+
+# --- guests (issue 7) -------------------------------------------------------------------------------------------------
+
+
+class InvitationCreateSerializer(serializers.Serializer[Any]):
+    role = serializers.ChoiceField(choices=GUEST_ROLES)
+    name = serializers.CharField(max_length=80, help_text="Shown to everyone in the visit.")
+    expires_in_minutes = serializers.IntegerField(min_value=5, max_value=1440, required=False, default=120)
+
+
+class InvitationSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    participant_id = serializers.CharField()
+    appointment_id = serializers.IntegerField()
+    visit_id = serializers.UUIDField(allow_null=True)
+    role = serializers.ChoiceField(choices=GUEST_ROLES)
+    name = serializers.CharField()
+    url = serializers.CharField(help_text="The absolute join link (shown once; lists never carry it).")
+    expires_at = serializers.DateTimeField()
+
+
+class InvitationSummarySerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    participant_id = serializers.CharField()
+    role = serializers.ChoiceField(choices=GUEST_ROLES)
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=INVITATION_STATUSES)
+    expires_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    admitted_at = serializers.DateTimeField(allow_null=True)
+    removed_at = serializers.DateTimeField(allow_null=True)
+    muted = serializers.BooleanField()
+    connected = serializers.BooleanField()
+    ready = serializers.BooleanField()
+    device_check = DeviceCheckResultSerializer()
+    created_at = serializers.DateTimeField()
+    created_by_name = serializers.CharField()
+
+
+class InvitationListSerializer(serializers.Serializer[Any]):
+    results = InvitationSummarySerializer(many=True)
+
+
+class GuestInfoSerializer(serializers.Serializer[Any]):
+    invitation_id = serializers.UUIDField()
+    participant_id = serializers.CharField()
+    appointment_id = serializers.IntegerField()
+    visit_id = serializers.UUIDField(allow_null=True)
+    visit_status = serializers.ChoiceField(choices=VISIT_STATUSES, allow_null=True)
+    role = serializers.ChoiceField(choices=GUEST_ROLES)
+    name = serializers.CharField()
+    state = serializers.ChoiceField(choices=GUEST_STATES)
+    media_mode = serializers.ChoiceField(choices=MEDIA_MODES)
+    practitioner_name = serializers.CharField()
+    appointment_start = serializers.DateTimeField(allow_null=True)
+    device_check = DeviceCheckResultSerializer()
+    ready = serializers.BooleanField()
+
+
+class MuteSerializer(serializers.Serializer[Any]):
+    audio = serializers.BooleanField(help_text="false mutes, true unmutes.")
+
+
+class GuestAdmittedSerializer(serializers.Serializer[Any]):
+    participant_id = serializers.CharField()
+    media_mode = serializers.ChoiceField(choices=MEDIA_MODES)
+
+
+class MutedSerializer(serializers.Serializer[Any]):
+    participant_id = serializers.CharField()
+    audio = serializers.BooleanField()
+
+
+class RemovedSerializer(serializers.Serializer[Any]):
+    participant_id = serializers.CharField()
+    removed = serializers.BooleanField()
+
+
+class MediaModeSerializer(serializers.Serializer[Any]):
+    media_mode = serializers.ChoiceField(choices=MEDIA_MODES)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -20,11 +20,13 @@ from core.api.errors import ApiError, ApiErrorSerializer
 from ehr.models import User
 from telehealth import selectors, services
 from telehealth.api import serializers as s
-from telehealth.dto import IceConfig, VisitDetail
+from telehealth.dto import IceConfig, InvitationRef, VisitDetail
 from telehealth.errors import InvalidInput, TelehealthError
+from telehealth.services.guests import session_guest_ids
 
 ERRORS = {400: ApiErrorSerializer, 401: ApiErrorSerializer, 403: ApiErrorSerializer, 404: ApiErrorSerializer}
 WRITE_ERRORS = {**ERRORS, 409: ApiErrorSerializer}
+GUEST_ERRORS = {**WRITE_ERRORS, 410: ApiErrorSerializer}
 
 
 @contextmanager
@@ -154,7 +156,23 @@ class CheckInLinkCreateApi(APIView):
 
 
 class IceServersApi(APIView):
-    """ICE servers for a visit's participant (STUN, TURN with short-lived credentials)."""
+    """ICE servers for a visit's participant (STUN, TURN with short-lived credentials): its patient or
+    practitioner, or a guest whose browser session opened an invitation to it (no sign-in needed)."""
+
+    permission_classes = [AllowAny]
+
+    def _issue(self, request: Request, visit_id: Any) -> Response:
+        if visit_id is not None and (not isinstance(visit_id, str) or selectors.parse_uuid(visit_id) is None):
+            raise serializers.ValidationError({"visit_id": ["Must be a visit id (UUID)."]})
+        with telehealth_errors():
+            config = services.ice_servers_issue(
+                actor=request.user,  # type: ignore[arg-type]  # a User or AnonymousUser
+                visit_id=visit_id,
+                guest_invitation_ids=session_guest_ids(request._request),
+            )
+        response = Response(ice_json(config))
+        response["Cache-Control"] = "no-store"
+        return response
 
     @extend_schema(
         operation_id="telehealth_ice_servers",
@@ -163,14 +181,15 @@ class IceServersApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _body(request, {"visit_id"})
-        visit_id = data.get("visit_id")
-        if visit_id is not None and (not isinstance(visit_id, str) or selectors.parse_uuid(visit_id) is None):
-            raise serializers.ValidationError({"visit_id": ["Must be a visit id (UUID)."]})
-        with telehealth_errors():
-            config = services.ice_servers_issue(actor=_actor(request), visit_id=visit_id)
-        response = Response(ice_json(config))
-        response["Cache-Control"] = "no-store"
-        return response
+        return self._issue(request, data.get("visit_id"))
+
+    @extend_schema(
+        operation_id="telehealth_ice_servers_get",
+        parameters=[OpenApiParameter("visit", str, required=False, description="The visit id (UUID).")],
+        responses={200: s.IceConfigSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return self._issue(request, request.query_params.get("visit"))
 
 
 # --- one visit --------------------------------------------------------------------------------------------------------
@@ -308,7 +327,10 @@ class VisitQualityApi(APIView):
     def get(self, request: Request, visit_id: str) -> Response:
         with telehealth_errors():
             rows = selectors.visit_quality_list(user=_actor(request), visit_id=visit_id)
-        return Response({"results": [dataclasses.asdict(r) for r in rows]})
+            relay = selectors.visit_relay_list(user=_actor(request), visit_id=visit_id)
+        return Response(
+            {"results": [dataclasses.asdict(r) for r in rows], "relay_reports": [dataclasses.asdict(r) for r in relay]}
+        )
 
     @extend_schema(
         operation_id="telehealth_visit_quality_report",
@@ -393,3 +415,189 @@ class QualityOverviewApi(APIView):
         with telehealth_errors():
             rows = selectors.quality_overview(user=_actor(request))
         return Response({"results": [dataclasses.asdict(r) for r in rows]})
+
+
+# --- guests (issue 7) -------------------------------------------------------------------------------------------------
+
+
+def _invitation_body(request: Request) -> dict[str, Any]:
+    return _body(request, {"role", "name", "expires_in_minutes"}, {"role", "name"})
+
+
+def invitation_json(request: Request, ref: InvitationRef) -> dict[str, Any]:
+    return {
+        "id": ref.id,
+        "participant_id": ref.participant_id,
+        "appointment_id": ref.appointment_id,
+        "visit_id": ref.visit_id,
+        "role": ref.role,
+        "name": ref.name,
+        "url": request.build_absolute_uri(ref.url),
+        "expires_at": ref.expires_at,
+    }
+
+
+class VisitInvitationListApi(APIView):
+    """A visit's guests: the practitioner (or a scheduler/admin of its clinic) invites and lists them."""
+
+    @extend_schema(operation_id="telehealth_visit_invitations", responses={200: s.InvitationListSerializer, **ERRORS})
+    def get(self, request: Request, visit_id: str) -> Response:
+        with telehealth_errors():
+            rows = selectors.invitation_list_for(user=_actor(request), visit_id=visit_id)
+        return Response({"results": [dataclasses.asdict(r) for r in rows]})
+
+    @extend_schema(
+        operation_id="telehealth_visit_invite",
+        request=s.InvitationCreateSerializer,
+        responses={201: s.InvitationSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, visit_id: str) -> Response:
+        data = _invitation_body(request)
+        with telehealth_errors():
+            ref = services.invitation_create(
+                actor=_actor(request),
+                visit_id=visit_id,
+                role=data["role"],
+                name=data["name"],
+                expires_in_minutes=data.get("expires_in_minutes"),
+            )
+        return Response(invitation_json(request, ref), status=status.HTTP_201_CREATED)
+
+
+class AppointmentInvitationApi(APIView):
+    """A scheduler invites a guest ahead of time to a video appointment (the visit may not exist yet)."""
+
+    @extend_schema(
+        operation_id="telehealth_appointment_invite",
+        request=s.InvitationCreateSerializer,
+        responses={201: s.InvitationSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, appointment_id: int) -> Response:
+        data = _invitation_body(request)
+        with telehealth_errors():
+            ref = services.invitation_create(
+                actor=_actor(request),
+                appointment_id=appointment_id,
+                role=data["role"],
+                name=data["name"],
+                expires_in_minutes=data.get("expires_in_minutes"),
+            )
+        return Response(invitation_json(request, ref), status=status.HTTP_201_CREATED)
+
+
+class InvitationConsumeApi(APIView):
+    """A guest opens their link (no sign-in): this browser session becomes the guest (single use per link)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="telehealth_invitation_consume",
+        request=s.TokenSerializer,
+        responses={
+            200: s.GuestInfoSerializer,
+            400: ApiErrorSerializer,
+            409: ApiErrorSerializer,
+            410: ApiErrorSerializer,
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _body(request, {"token"}, {"token"})
+        with telehealth_errors():
+            info = services.invitation_consume(token=data["token"], request=request._request)
+        return Response(dataclasses.asdict(info))
+
+
+class GuestApi(APIView):
+    """The guest's lobby: their invitation and whether the doctor has let them in yet."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="telehealth_guest", responses={200: s.GuestInfoSerializer, 404: ApiErrorSerializer}, auth=[]
+    )
+    def get(self, request: Request) -> Response:
+        with telehealth_errors():
+            info = selectors.guest_info_for(guest_invitation_ids=session_guest_ids(request._request))
+        return Response(dataclasses.asdict(info))
+
+
+class GuestDeviceCheckApi(APIView):
+    """The guest records their device check (same fields as the patient's)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="telehealth_guest_device_check",
+        request=s.DeviceCheckSerializer,
+        responses={200: s.GuestInfoSerializer, **GUEST_ERRORS},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        # The patient's shape (the four results at the top level); {"result": {...}} is accepted too.
+        if isinstance(data, dict) and set(data) == {"result"}:
+            data = data["result"]
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        with telehealth_errors():
+            info = services.guest_device_check_record(
+                guest_invitation_ids=session_guest_ids(request._request), result=dict(data)
+            )
+        return Response(dataclasses.asdict(info))
+
+
+class GuestAdmitApi(APIView):
+    """The practitioner lets a guest in; the visit switches to the media relay."""
+
+    @extend_schema(
+        operation_id="telehealth_guest_admit", request=None, responses={200: s.GuestAdmittedSerializer, **GUEST_ERRORS}
+    )
+    def post(self, request: Request, visit_id: str, participant_id: str) -> Response:
+        _body(request, set()) if request.data else None
+        with telehealth_errors():
+            mode = services.guest_admit(actor=_actor(request), visit_id=visit_id, participant_id=participant_id)
+        return Response({"participant_id": participant_id, "media_mode": mode})
+
+
+class ParticipantMuteApi(APIView):
+    """The practitioner mutes (audio false) or unmutes (audio true) a guest or the patient."""
+
+    @extend_schema(
+        operation_id="telehealth_participant_mute",
+        request=s.MuteSerializer,
+        responses={200: s.MutedSerializer, **GUEST_ERRORS},
+    )
+    def post(self, request: Request, visit_id: str, participant_id: str) -> Response:
+        data = _body(request, {"audio"}, {"audio"})
+        with telehealth_errors():
+            services.participant_mute_set(
+                actor=_actor(request), visit_id=visit_id, participant_id=participant_id, audio=data["audio"]
+            )
+        return Response({"participant_id": participant_id, "audio": data["audio"]})
+
+
+class GuestRemoveApi(APIView):
+    """The practitioner removes a guest (their sockets close with 4411; the link stops working)."""
+
+    @extend_schema(
+        operation_id="telehealth_guest_remove", request=None, responses={200: s.RemovedSerializer, **WRITE_ERRORS}
+    )
+    def post(self, request: Request, visit_id: str, participant_id: str) -> Response:
+        _body(request, set()) if request.data else None
+        with telehealth_errors():
+            services.guest_remove(actor=_actor(request), visit_id=visit_id, participant_id=participant_id)
+        return Response({"participant_id": participant_id, "removed": True})
+
+
+class VisitRelayApi(APIView):
+    """The practitioner forces the media relay for the rest of the visit."""
+
+    @extend_schema(
+        operation_id="telehealth_visit_relay", request=None, responses={200: s.MediaModeSerializer, **WRITE_ERRORS}
+    )
+    def post(self, request: Request, visit_id: str) -> Response:
+        _body(request, set()) if request.data else None
+        with telehealth_errors():
+            mode = services.visit_media_mode_set(actor=_actor(request), visit_id=visit_id)
+        return Response({"media_mode": mode})

@@ -21,7 +21,7 @@ from scheduling.errors import SchedulingError
 from scheduling.services.status import appointment_complete, appointment_patient_arrive, appointment_visit_start
 from scheduling.services.transitions import RELEASING_STATUSES as RELEASING_APPOINTMENT_STATUSES
 from telehealth import events
-from telehealth.channels import visit_state_send_on_commit
+from telehealth.channels import relay_visit_end_send_on_commit, visit_state_send_on_commit
 from telehealth.dto import VisitDetail
 from telehealth.errors import (
     AppointmentUnavailable,
@@ -45,6 +45,7 @@ from telehealth.selectors import (
     parse_uuid,
     visit_detail_for,
 )
+from telehealth.services.guests import guests_end_with_visit, invitations_bind_visit
 from telehealth.services.transitions import visit_transition
 
 S = VisitStatus
@@ -144,6 +145,7 @@ def visit_check_in(
                     queue_key=appointment.start,
                 )
                 visit.save(force_insert=True)
+                invitations_bind_visit(appointment_id=appointment.id, visit=visit)
             elif visit.status == S.WAITING:
                 visit.intake = intake
                 visit.consent_at = now
@@ -318,8 +320,10 @@ def visit_end(
             visit.summary = summary.strip()
             visit.audio_only = audio_only
             visit.save()
+            guests_end_with_visit(visit)
             publish_visit_change(visit, practitioner_ids=[visit.practitioner_id])
             visit_state_send_on_commit(visit_id=visit.pk, status=visit.status)
+            relay_visit_end_send_on_commit(visit_id=visit.pk)
     except (SchedulingError, EhrError) as exc:
         raise _appointment_errors(exc) from None
     return visit_detail_for(user=actor, visit_id=str(visit.pk), request=request)

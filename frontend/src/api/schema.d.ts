@@ -1495,6 +1495,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/telehealth/appointments/{appointment_id}/invitations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A scheduler invites a guest ahead of time to a video appointment (the visit may not exist yet). */
+        post: operations["telehealth_appointment_invite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/telehealth/check-in-links/consume/": {
         parameters: {
             query?: never;
@@ -1529,7 +1546,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/telehealth/ice-servers/": {
+    "/api/v1/telehealth/guest/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The guest's lobby: their invitation and whether the doctor has let them in yet. */
+        get: operations["telehealth_guest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/guest/device-check/": {
         parameters: {
             query?: never;
             header?: never;
@@ -1538,8 +1572,49 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description ICE servers for a visit's participant (STUN, TURN with short-lived credentials). */
+        /** @description The guest records their device check (same fields as the patient's). */
+        post: operations["telehealth_guest_device_check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/ice-servers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description ICE servers for a visit's participant (STUN, TURN with short-lived credentials): its patient or
+         *     practitioner, or a guest whose browser session opened an invitation to it (no sign-in needed).
+         */
+        get: operations["telehealth_ice_servers_get"];
+        put?: never;
+        /**
+         * @description ICE servers for a visit's participant (STUN, TURN with short-lived credentials): its patient or
+         *     practitioner, or a guest whose browser session opened an invitation to it (no sign-in needed).
+         */
         post: operations["telehealth_ice_servers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/invitations/consume/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A guest opens their link (no sign-in): this browser session becomes the guest (single use per link). */
+        post: operations["telehealth_invitation_consume"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1683,6 +1758,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/telehealth/visits/{visit_id}/guests/{participant_id}/admit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner lets a guest in; the visit switches to the media relay. */
+        post: operations["telehealth_guest_admit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/guests/{participant_id}/mute/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner mutes (audio false) or unmutes (audio true) a guest or the patient. */
+        post: operations["telehealth_participant_mute"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/guests/{participant_id}/remove/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner removes a guest (their sockets close with 4411; the link stops working). */
+        post: operations["telehealth_guest_remove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/invitations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A visit's guests: the practitioner (or a scheduler/admin of its clinic) invites and lists them. */
+        get: operations["telehealth_visit_invitations"];
+        put?: never;
+        /** @description A visit's guests: the practitioner (or a scheduler/admin of its clinic) invites and lists them. */
+        post: operations["telehealth_visit_invite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/telehealth/visits/{visit_id}/leave/": {
         parameters: {
             query?: never;
@@ -1730,6 +1874,23 @@ export interface paths {
         put?: never;
         /** @description Call-quality summaries: participants report (at most one each per 5 s); admins and the practitioner read. */
         post: operations["telehealth_visit_quality_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/telehealth/visits/{visit_id}/relay/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The practitioner forces the media relay for the rest of the visit. */
+        post: operations["telehealth_visit_relay"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2449,6 +2610,44 @@ export interface components {
         FreeSlotList: {
             results: components["schemas"]["FreeSlot"][];
         };
+        GuestAdmitted: {
+            participant_id: string;
+            media_mode: components["schemas"]["MediaModeEnum"];
+        };
+        GuestInfo: {
+            /** Format: uuid */
+            invitation_id: string;
+            participant_id: string;
+            appointment_id: number;
+            /** Format: uuid */
+            visit_id: string | null;
+            visit_status: (components["schemas"]["VisitStatusEnum"] | components["schemas"]["NullEnum"]) | null;
+            role: components["schemas"]["GuestRoleEnum"];
+            name: string;
+            state: components["schemas"]["GuestInfoStateEnum"];
+            media_mode: components["schemas"]["MediaModeEnum"];
+            practitioner_name: string;
+            /** Format: date-time */
+            appointment_start: string | null;
+            device_check: components["schemas"]["DeviceCheckResult"];
+            ready: boolean;
+        };
+        /**
+         * @description * `not_started` - not_started
+         *     * `waiting` - waiting
+         *     * `admitted` - admitted
+         *     * `removed` - removed
+         *     * `ended` - ended
+         * @enum {string}
+         */
+        GuestInfoStateEnum: "not_started" | "waiting" | "admitted" | "removed" | "ended";
+        /**
+         * @description * `interpreter` - interpreter
+         *     * `family` - family
+         *     * `clinician` - clinician
+         * @enum {string}
+         */
+        GuestRoleEnum: "interpreter" | "family" | "clinician";
         Health: {
             status: components["schemas"]["HealthStatusEnum"];
             version: string;
@@ -2543,6 +2742,62 @@ export interface components {
          * @enum {string}
          */
         IntakeQuestionKindEnum: "text" | "yesno";
+        Invitation: {
+            /** Format: uuid */
+            id: string;
+            participant_id: string;
+            appointment_id: number;
+            /** Format: uuid */
+            visit_id: string | null;
+            role: components["schemas"]["GuestRoleEnum"];
+            name: string;
+            /** @description The absolute join link (shown once; lists never carry it). */
+            url: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        InvitationCreateRequest: {
+            role: components["schemas"]["GuestRoleEnum"];
+            /** @description Shown to everyone in the visit. */
+            name: string;
+            /** @default 120 */
+            expires_in_minutes: number;
+        };
+        InvitationList: {
+            results: components["schemas"]["InvitationSummary"][];
+        };
+        InvitationSummary: {
+            /** Format: uuid */
+            id: string;
+            participant_id: string;
+            role: components["schemas"]["GuestRoleEnum"];
+            name: string;
+            status: components["schemas"]["InvitationSummaryStatusEnum"];
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            used_at: string | null;
+            /** Format: date-time */
+            admitted_at: string | null;
+            /** Format: date-time */
+            removed_at: string | null;
+            muted: boolean;
+            connected: boolean;
+            ready: boolean;
+            device_check: components["schemas"]["DeviceCheckResult"];
+            /** Format: date-time */
+            created_at: string;
+            created_by_name: string;
+        };
+        /**
+         * @description * `invited` - invited
+         *     * `used` - used
+         *     * `admitted` - admitted
+         *     * `removed` - removed
+         *     * `expired` - expired
+         * @enum {string}
+         */
+        InvitationSummaryStatusEnum: "invited" | "used" | "admitted" | "removed" | "expired";
         Language: {
             code: string;
             name: string;
@@ -2573,6 +2828,15 @@ export interface components {
             /** @description The signed-in person's own patient record, if any. */
             readonly patient_id: number | null;
         };
+        MediaMode: {
+            media_mode: components["schemas"]["MediaModeEnum"];
+        };
+        /**
+         * @description * `direct` - direct
+         *     * `relay` - relay
+         * @enum {string}
+         */
+        MediaModeEnum: "direct" | "relay";
         Medication: {
             id: number;
             patient_id: number;
@@ -2686,6 +2950,20 @@ export interface components {
          * @enum {string}
          */
         MessageStateEnum: "queued" | "sending" | "sent" | "delivered" | "failed" | "undeliverable" | "withdrawn";
+        /**
+         * @description * `forward` - forward
+         *     * `transcode` - transcode
+         * @enum {string}
+         */
+        ModeEnum: "forward" | "transcode";
+        MuteRequest: {
+            /** @description false mutes, true unmutes. */
+            audio: boolean;
+        };
+        Muted: {
+            participant_id: string;
+            audio: boolean;
+        };
         MyWaitlist: {
             entries: components["schemas"]["WaitlistEntry"][];
             offers: components["schemas"]["WaitlistOffer"][];
@@ -3153,6 +3431,8 @@ export interface components {
         };
         QualityReportList: {
             results: components["schemas"]["QualityReport"][];
+            /** @description The media relay's latest telemetry per participant. */
+            relay_reports: components["schemas"]["RelayReport"][];
         };
         /**
          * @description * `patient` - patient
@@ -3244,6 +3524,37 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+        };
+        RelayReport: {
+            participant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+            tracks: components["schemas"]["RelayTrack"][];
+            /** @description Tracks forwarded without re-encoding. */
+            forwarded: number;
+            /** @description Tracks the relay had to decode and re-encode. */
+            transcoded: number;
+            connection: string | null;
+        };
+        RelayTrack: {
+            kind: components["schemas"]["RelayTrackKindEnum"];
+            /** @description The participant whose media this track carries. */
+            source: string;
+            mode: components["schemas"]["ModeEnum"];
+            codec: string;
+            packets: number;
+            bytes: number;
+            keyframe_requests: number;
+        };
+        /**
+         * @description * `audio` - audio
+         *     * `video` - video
+         * @enum {string}
+         */
+        RelayTrackKindEnum: "audio" | "video";
+        Removed: {
+            participant_id: string;
+            removed: boolean;
         };
         RescheduleRequest: {
             start: string;
@@ -3451,6 +3762,7 @@ export interface components {
             audio_only: boolean;
             version: number;
             role: components["schemas"]["VisitDetailRoleEnum"];
+            media_mode: components["schemas"]["MediaModeEnum"];
             /** @description Staff and practitioner only. */
             patient_id?: number;
             /** @description Staff and practitioner only. */
@@ -3477,6 +3789,8 @@ export interface components {
             ended_at: string | null;
             duration_seconds: number | null;
             reports: components["schemas"]["QualityReport"][];
+            media_mode: components["schemas"]["MediaModeEnum"];
+            relay_reports: components["schemas"]["RelayReport"][];
         };
         /**
          * @description * `waiting` - waiting
@@ -9412,6 +9726,71 @@ export interface operations {
             };
         };
     };
+    telehealth_appointment_invite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     telehealth_check_in_link_consume: {
         parameters: {
             query?: never;
@@ -9502,6 +9881,158 @@ export interface operations {
             };
         };
     };
+    telehealth_guest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuestInfo"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_guest_device_check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceCheckRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuestInfo"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_ice_servers_get: {
+        parameters: {
+            query?: {
+                /** @description The visit id (UUID). */
+                visit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IceConfig"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     telehealth_ice_servers: {
         parameters: {
             query?: never;
@@ -9548,6 +10079,53 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_invitation_consume: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuestInfo"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10063,6 +10641,330 @@ export interface operations {
             };
         };
     };
+    telehealth_guest_admit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                participant_id: string;
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuestAdmitted"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_participant_mute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                participant_id: string;
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MuteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Muted"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_guest_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                participant_id: string;
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Removed"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_invite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     telehealth_visit_leave: {
         parameters: {
             query?: never;
@@ -10351,6 +11253,67 @@ export interface operations {
                 };
             };
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    telehealth_visit_relay: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaMode"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
