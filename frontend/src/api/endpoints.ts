@@ -30,7 +30,12 @@ import type {
   Health,
   Hold,
   HoldRequest,
+  GuestGrant,
+  GuestState,
   IceConfig,
+  Invitation,
+  InvitationList,
+  InvitationRequest,
   LoginRequest,
   Me,
   Medication,
@@ -378,6 +383,30 @@ export const telehealth = {
   colleagues: (signal?: AbortSignal) => api.get<ColleagueList>(`${TELEHEALTH}/colleagues/`, { signal }),
   /** Admin: recent visits with the latest quality summary of each participant. */
   qualityList: (signal?: AbortSignal) => api.get<QualityList>(`${TELEHEALTH}/quality/`, { signal }),
+
+  // Guests of multi-party visits (issue 7). The link's token travels in a POST body, never in an API URL.
+  /** Practitioner of the visit (or a scheduler/admin at its location): 201 with the join link. */
+  inviteToVisit: (visitId: string, body: InvitationRequest) =>
+    api.post<Invitation>(visitPath(visitId, "invitations/"), body),
+  /** Scheduler, ahead of time: the invitation binds to the appointment and resolves to its visit later. */
+  inviteToAppointment: (appointmentId: number, body: InvitationRequest) =>
+    api.post<Invitation>(`${TELEHEALTH}/appointments/${appointmentId}/invitations/`, body),
+  invitations: (visitId: string, signal?: AbortSignal) =>
+    api.get<InvitationList>(visitPath(visitId, "invitations/"), { signal }),
+  /** Public: 200 with the grant (kept in the session); 400 invalid_token, 409 invitation_used, 410 invitation_expired. */
+  consumeInvitation: (token: string) => api.post<GuestGrant>(`${TELEHEALTH}/invitations/consume/`, { token }),
+  /** The session's guest grant and where its visit stands (404 without one). */
+  guest: (signal?: AbortSignal) => api.get<GuestState>(`${TELEHEALTH}/guest/`, { signal }),
+  guestDeviceCheck: (result: DeviceCheckResult) => api.post<unknown>(`${TELEHEALTH}/guest/device-check/`, { result }),
+  admitGuest: (visitId: string, participantId: string) =>
+    api.post<unknown>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/admit/`)),
+  /** `audio: false` mutes (the relay stops forwarding the microphone), `true` allows it again. */
+  muteParticipant: (visitId: string, participantId: string, audio: boolean) =>
+    api.post<unknown>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/mute/`), { audio }),
+  removeGuest: (visitId: string, participantId: string) =>
+    api.post<unknown>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/remove/`)),
+  /** Practitioner: every participant goes through the media relay from now on (for the rest of the visit). */
+  forceRelay: (visitId: string) => api.post<unknown>(visitPath(visitId, "relay/")),
 };
 
 const NOTIFICATIONS = "/api/v1/notifications";

@@ -174,3 +174,43 @@ export type NotificationLanguage = Schemas["Language"];
 /** `channels` is ordered (the first is tried first); a masked contact is "" when the record has none. */
 export type NotificationPreference = Schemas["NotificationPreference"];
 export type NotificationPreferenceUpdateRequest = Schemas["NotificationPreferenceUpdateRequest"];
+
+// Guests of multi-party visits (issue 7). Hand-written until the backend's schema names them; then alias them here.
+export type GuestRoleName = "interpreter" | "family" | "clinician";
+export interface InvitationRequest {
+  role: GuestRoleName;
+  name: string;
+  expires_in_minutes?: number;
+}
+export interface Invitation {
+  id: string;
+  role: GuestRoleName;
+  name: string;
+  /** Absolute `/visit/join/<token>` link (the token is shown to the inviter only). */
+  url: string;
+  expires_at: string;
+}
+export interface InvitationRow {
+  id: string;
+  role: GuestRoleName;
+  name: string;
+  participant_id: string;
+  status: "invited" | "used" | "admitted" | "removed" | "expired";
+  expires_at: string;
+}
+export interface InvitationList {
+  results: InvitationRow[];
+}
+export interface GuestGrant {
+  visit_id: string | null;
+  appointment_id: number;
+  role: GuestRoleName;
+  name: string;
+  participant_id: string;
+}
+export interface GuestState extends GuestGrant {
+  status: string;
+  practitioner_name?: string | null;
+  visit_status?: VisitStatus | null;
+  admitted?: boolean;
+}

@@ -84,6 +84,19 @@ export const routes: RouteRecordRaw[] = [
     meta: { public: true, title: "Check in" },
   },
   {
+    // A guest's invitation link (issue 7): consumed at once, then the address becomes /visit/guest.
+    path: "/visit/join/:token",
+    name: "guestJoin",
+    component: () => import("../pages/GuestJoinPage.vue"),
+    meta: { public: true, title: "Video visit" },
+  },
+  {
+    path: "/visit/guest",
+    name: "guestVisit",
+    component: () => import("../pages/GuestJoinPage.vue"),
+    meta: { public: true, title: "Video visit" },
+  },
+  {
     path: "/:pathMatch(.*)*",
     name: "notFound",
     component: () => import("../pages/NotFoundPage.vue"),

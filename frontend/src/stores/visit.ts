@@ -4,7 +4,13 @@ import { ref, shallowRef } from "vue";
 import { telehealth } from "../api/endpoints";
 import type { IceConfig, VisitDetail, VisitStatus } from "../api/types";
 import { mediaEnv } from "../telehealth/env";
-import { VisitSocket, type ParticipantRole, type VisitSocketStatus } from "../telehealth/visitSocket";
+import {
+  VisitSocket,
+  type AnyRole,
+  type MediaMode,
+  type RosterEntry,
+  type VisitSocketStatus,
+} from "../telehealth/visitSocket";
 
 /** How long the socket and camera stay open after the last page let go, so the next page can take them over. */
 export const VISIT_LINGER_MS = 3000;
@@ -37,7 +43,10 @@ export const useVisitStore = defineStore("visit", () => {
   const socketStatus = ref<VisitSocketStatus>("idle");
   /** From the socket: welcome, visit-state, or 4410 (finished). */
   const visitStatus = ref<VisitStatus | null>(null);
-  const peers = ref<Record<string, ParticipantRole>>({});
+  const peers = ref<Record<string, AnyRole>>({});
+  /** The visit's media mode and roster, from the socket (multi-party visits). */
+  const mode = ref<MediaMode>("direct");
+  const roster = ref<RosterEntry[]>([]);
   /** The close code that ended the socket for good (4401 not signed in, 4403 not a participant, 4410 ended). */
   const finalCode = ref<number | null>(null);
   const localStream = shallowRef<MediaStream | null>(null);
@@ -56,6 +65,8 @@ export const useVisitStore = defineStore("visit", () => {
     socketStatus.value = socket.status;
     visitStatus.value = socket.visitStatus;
     peers.value = Object.fromEntries(socket.peers);
+    mode.value = socket.mode;
+    roster.value = socket.roster;
     finalCode.value = socket.finalCode;
   }
 
@@ -68,6 +79,8 @@ export const useVisitStore = defineStore("visit", () => {
     socketStatus.value = "idle";
     visitStatus.value = null;
     peers.value = {};
+    mode.value = "direct";
+    roster.value = [];
     finalCode.value = null;
     setLocalStream(null);
   }
@@ -176,6 +189,8 @@ export const useVisitStore = defineStore("visit", () => {
     socketStatus,
     visitStatus,
     peers,
+    mode,
+    roster,
     finalCode,
     localStream,
     acquire,

@@ -8,14 +8,54 @@
  * before the page moves to the visit). A peer that (re)joins starts a new session: its older buffered signals are
  * dropped, as are all of them when this socket reconnects.
  *
+ * Multi-party visits (issue 7): the socket also keeps the visit's media mode (`direct` or `relay`, from the welcome
+ * and `visit-mode` pushes) and its roster (every participant with name, role, admitted/muted/connected). Signals
+ * from the media relay (`from: "relay"`, with a `pc`) go to their own handler (the relay call) and are never
+ * buffered: a relay answer nobody waits for is stale, and the relay call re-offers when an answer does not come.
+ *
  * Close codes: 4401 not signed in, 4403 not a participant, 4409 the same participant connected from another socket
- * (another tab took over), 4410 visit ended — final, no reconnect. Any other close (network, 4400/4413/4429)
- * reconnects with exponential backoff and jitter.
+ * (another tab took over), 4410 visit ended, 4411 removed from the visit by the practitioner — final, no reconnect.
+ * Any other close (network, 4400/4413/4429) reconnects with exponential backoff and jitter.
  */
 import type { VisitStatus } from "../api/types";
 import type { WebSocketLike } from "../realtime/RealtimeClient";
 
 export type ParticipantRole = "patient" | "practitioner";
+/** A guest's role in a multi-party visit (invited by link). */
+export type GuestRole = "interpreter" | "family" | "clinician";
+export type AnyRole = ParticipantRole | GuestRole;
+export type MediaMode = "direct" | "relay";
+
+/** One participant of the visit as the server's `roster` push describes it. */
+export interface RosterEntry {
+  participant_id: string;
+  role: AnyRole;
+  name: string;
+  admitted: boolean;
+  muted: boolean;
+  connected: boolean;
+}
+
+/** The relay call's peer connection ids: `pub` (this side's media), `sub:<participant>` (one per other participant). */
+export type RelayPcId = string;
+
+/** What the relay sends back (through the visit socket). */
+export type RelaySignalFrame = { kind: "signal"; from: "relay"; pc: RelayPcId; type: "answer"; sdp: string };
+
+export interface RelayErrorFrame {
+  kind: "relay-error";
+  pc: RelayPcId;
+  code: "unknown_participant" | "bad_sdp" | "not_allowed" | "overloaded" | string;
+  detail: string;
+}
+
+/** What the relay call sends to the relay. */
+export type RelayClientFrame =
+  | { kind: "signal"; to: "relay"; pc: RelayPcId; type: "offer"; sdp: string }
+  | { kind: "signal"; to: "relay"; pc: RelayPcId; type: "candidate"; candidate: IceCandidateFrame | null }
+  | { kind: "signal"; to: "relay"; pc: RelayPcId; type: "close" };
+
+export type ControlAction = "mute" | "unmute" | "remove";
 
 export interface IceCandidateFrame {
   candidate: string;
@@ -38,17 +78,24 @@ export interface MediaFrame {
 }
 
 export type ServerFrame =
-  | { kind: "welcome"; role: ParticipantRole; participant_id: string; status: VisitStatus }
-  | { kind: "peer-joined" | "peer-present"; participant_id: string; role: ParticipantRole }
+  | { kind: "welcome"; role: AnyRole; participant_id: string; status: VisitStatus; mode?: MediaMode }
+  | { kind: "peer-joined" | "peer-present"; participant_id: string; role: AnyRole; name?: string }
   | { kind: "peer-left"; participant_id: string }
   | { kind: "visit-state"; status: VisitStatus }
   | { kind: "pong" }
   | { kind: "error"; code: string; detail: string }
+  | { kind: "visit-mode"; mode: MediaMode }
+  | { kind: "roster"; participants: RosterEntry[] }
+  | { kind: "muted"; participant_id: string; by: string; audio: boolean }
+  | RelayErrorFrame
   | SignalFrame
+  | RelaySignalFrame
   | MediaFrame;
 
 export type ClientFrame =
   | SignalFrame
+  | RelayClientFrame
+  | { kind: "control"; action: ControlAction; participant_id: string }
   | { kind: "media"; audio: boolean; video: boolean; screen: boolean }
   | { kind: "ping" };
 
@@ -58,7 +105,14 @@ export const CLOSE_NOT_AUTHENTICATED = 4401;
 export const CLOSE_NOT_PARTICIPANT = 4403;
 export const CLOSE_REPLACED = 4409;
 export const CLOSE_VISIT_ENDED = 4410;
-const FINAL_CLOSES = new Set([CLOSE_NOT_AUTHENTICATED, CLOSE_NOT_PARTICIPANT, CLOSE_REPLACED, CLOSE_VISIT_ENDED]);
+export const CLOSE_REMOVED = 4411;
+const FINAL_CLOSES = new Set([
+  CLOSE_NOT_AUTHENTICATED,
+  CLOSE_NOT_PARTICIPANT,
+  CLOSE_REPLACED,
+  CLOSE_VISIT_ENDED,
+  CLOSE_REMOVED,
+]);
 
 export interface VisitSocketOptions {
   url: string;
@@ -84,6 +138,10 @@ const KINDS = new Set([
   "error",
   "signal",
   "media",
+  "visit-mode",
+  "roster",
+  "muted",
+  "relay-error",
 ]);
 
 /** The frame if it has a known kind (fields are checked where they are used), else null. */
@@ -100,8 +158,14 @@ export function parseVisitFrame(data: unknown): ServerFrame | null {
   return value as unknown as ServerFrame;
 }
 
+/** A signal that came from the media relay (it names the relay call's peer connection). */
+export function isRelaySignal(frame: SignalFrame | RelaySignalFrame): frame is RelaySignalFrame {
+  return frame.from === "relay" && typeof (frame as { pc?: unknown }).pc === "string";
+}
+
 export type FrameListener = (frame: ServerFrame) => void;
 export type SignalHandler = (frame: SignalFrame) => void;
+export type RelaySignalHandler = (frame: RelaySignalFrame) => void;
 
 export class VisitSocket {
   status: VisitSocketStatus = "idle";
@@ -110,7 +174,11 @@ export class VisitSocket {
   /** The latest visit status the socket told us (welcome or visit-state). */
   visitStatus: VisitStatus | null = null;
   /** Other participants connected now: participant id → role. */
-  readonly peers = new Map<string, ParticipantRole>();
+  readonly peers = new Map<string, AnyRole>();
+  /** How the visit's media flows now (welcome, then `visit-mode`); a visit never goes back from relay to direct. */
+  mode: MediaMode = "direct";
+  /** The latest roster push (every participant, this one included). */
+  roster: RosterEntry[] = [];
   /** The close code that ended the socket for good (4401/4403/4410), else null. */
   finalCode: number | null = null;
 
@@ -118,6 +186,7 @@ export class VisitSocket {
   private listeners = new Set<FrameListener>();
   private statusListeners = new Set<(status: VisitSocketStatus) => void>();
   private signalHandler: SignalHandler | null = null;
+  private relayHandler: RelaySignalHandler | null = null;
   private buffered: SignalFrame[] = [];
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -187,8 +256,16 @@ export class VisitSocket {
     };
   }
 
+  /** The relay call takes the relay's signals (none are buffered: see the module's comment). */
+  attachRelaySignals(handler: RelaySignalHandler): () => void {
+    this.relayHandler = handler;
+    return () => {
+      if (this.relayHandler === handler) this.relayHandler = null;
+    };
+  }
+
   /** Participant ids of the other side's role that are connected now. */
-  peersWithRole(role: ParticipantRole): string[] {
+  peersWithRole(role: AnyRole): string[] {
     return [...this.peers].filter(([, r]) => r === role).map(([id]) => id);
   }
 
@@ -218,6 +295,7 @@ export class VisitSocket {
         this.attempt = 0;
         this.welcome = frame;
         this.visitStatus = frame.status;
+        if (frame.mode === "relay" || frame.mode === "direct") this.mode = frame.mode;
         this.peers.clear();
         this.buffered = [];
         this.setStatus("open");
@@ -235,7 +313,17 @@ export class VisitSocket {
       case "visit-state":
         this.visitStatus = frame.status;
         break;
+      case "visit-mode":
+        if (frame.mode === "relay" || frame.mode === "direct") this.mode = frame.mode;
+        break;
+      case "roster":
+        if (Array.isArray(frame.participants)) this.roster = frame.participants;
+        break;
       case "signal":
+        if (isRelaySignal(frame)) {
+          this.relayHandler?.(frame);
+          return;
+        }
         if (this.signalHandler) this.signalHandler(frame);
         else this.buffered.push(frame);
         return;
