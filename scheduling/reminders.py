@@ -22,11 +22,11 @@ from ehr.models import Location, Patient, User
 from notifications import registry
 from notifications.services import (
     in_quiet_hours,
-    message_enqueue_for_patient,
+    messages_enqueue_batch,
     messages_withdraw_for_source,
     quiet_hours_adjust,
 )
-from notifications.services.messages import contact_for
+from notifications.services.messages import PlannedMessage, contact_for
 from scheduling.errors import SchedulingError
 from scheduling.models import Appointment, AppointmentStatus, Modality, ReminderPlan
 from scheduling.services.transitions import ACTIVE_STATUSES
@@ -73,11 +73,10 @@ def reminder_times(
     return result
 
 
-def _context(appointment: Appointment, time_zone: str) -> dict[str, Any]:
+def _context(appointment: Appointment, time_zone: str, clinic: str) -> dict[str, Any]:
     zone = ZoneInfo(time_zone)
     local = appointment.start.astimezone(zone)
     practitioner = User.objects.filter(pk=appointment.practitioner_id).values_list("last_name", "first_name").first()
-    clinic = Location.objects.filter(pk=appointment.location_id).values_list("name", flat=True).first() or ""
     first_name = Patient.objects.filter(pk=appointment.patient_id).values_list("given_name", flat=True).first()
     base = settings.NOTIFICATIONS_PUBLIC_BASE_URL.rstrip("/")
     return {
@@ -91,37 +90,34 @@ def _context(appointment: Appointment, time_zone: str) -> dict[str, Any]:
     }
 
 
-def _zone(appointment: Appointment) -> str:
-    preferred = contact_for(appointment.patient_id).time_zone
-    if preferred:
-        return preferred
-    return Location.objects.filter(pk=appointment.location_id).values_list("timezone", flat=True).first() or "UTC"
-
-
 def reminders_plan(*, appointment: Appointment) -> int:
-    """Queue the reminders of a just-booked (or just-moved) appointment in the caller's transaction; returns how
-    many are queued. Idempotent per reminder key while not withdrawn. Callers: booking services."""
+    """Queue the reminders of a just-booked (or just-moved) appointment in the caller's transaction, in one INSERT;
+    returns how many the plan has. Idempotent per reminder key while not withdrawn (a repeated call writes nothing).
+    Callers: booking services (this is on booking's hot path: about seven queries)."""
     if appointment.status not in ACTIVE_STATUSES:
         return 0
-    time_zone = _zone(appointment)
-    now = timezone.now()
+    contact = contact_for(appointment.patient_id)
+    clinic, location_zone = Location.objects.filter(pk=appointment.location_id).values_list(
+        "name", "timezone"
+    ).first() or ("", "UTC")
+    time_zone = contact.time_zone or location_zone or "UTC"
     planned = reminder_times(
         appointment_type_id=appointment.appointment_type_id,
         modality=appointment.modality,
         start=appointment.start,
         time_zone=time_zone,
-        now=now,
+        now=timezone.now(),
     )
-    context = _context(appointment, time_zone) if planned else {}
-    for reminder in planned:
-        message_enqueue_for_patient(
-            patient_id=appointment.patient_id,
-            kind="reminder",
-            template_key=reminder.template_key,
-            due_at=reminder.due_at,
-            context=context,
-            source=(SOURCE, appointment.pk, reminder.key),
-        )
+    if not planned:
+        return 0
+    messages_enqueue_batch(
+        patient_id=appointment.patient_id,
+        kind="reminder",
+        messages=[PlannedMessage(template_key=r.template_key, due_at=r.due_at, source_key=r.key) for r in planned],
+        context=_context(appointment, time_zone, clinic),
+        source=(SOURCE, appointment.pk),
+        contact=contact,
+    )
     return len(planned)
 
 

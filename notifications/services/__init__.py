@@ -11,6 +11,7 @@ from notifications.services.messages import (
     message_enqueue,
     message_enqueue_for_patient,
     message_resend,
+    messages_enqueue_batch,
     messages_withdraw_for_source,
     staff_alert_send,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "message_resend",
     "message_status_callback",
     "messages_dispatch_due",
+    "messages_enqueue_batch",
     "messages_reconcile_stale",
     "messages_withdraw_for_source",
     "preference_get",

@@ -17,7 +17,7 @@ from notifications.dto import MessageRef
 from notifications.errors import Forbidden, InvalidInput, MessageNotFound, NotResendable
 from notifications.models import Channel, ContactPreference, MessageState, OutboundMessage, StaffContact
 from notifications.services.rendering import LANGUAGE_CODES, e164
-from notifications.services.transitions import message_transition
+from notifications.services.transitions import messages_transition_bulk
 
 S = MessageState
 STAFF_RESENDERS = (Role.ADMIN, Role.SCHEDULER)
@@ -199,25 +199,78 @@ def message_enqueue_for_patient(
     )
 
 
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message of a batch for ``messages_enqueue_batch``: its template, when it is due and its source
+    key (unique per source while not withdrawn)."""
+
+    template_key: str
+    due_at: dt.datetime
+    source_key: str
+
+
+def messages_enqueue_batch(
+    *,
+    patient_id: int,
+    kind: str,
+    messages: list[PlannedMessage],
+    context: dict[str, Any],
+    source: tuple[str, str | int],
+    contact: Contact | None = None,
+) -> None:
+    """Queue several messages of one source for one patient (e.g. an appointment's reminders) in the caller's
+    transaction, in one INSERT. Same rules as ``message_enqueue_for_patient``
+    (first usable channel, ``undeliverable`` with no channel) and the same idempotency: a message whose source key
+    already has a live message is skipped by the database (``outbound_one_per_source``, ON CONFLICT DO NOTHING),
+    so a second call writes nothing. ``contact`` may be passed when the caller already read it. Callers: services
+    of other apps on hot paths (booking)."""
+    if not messages:
+        return
+    contact = contact or contact_for(patient_id)
+    channel, recipient = contact.channels[0] if contact.channels else (Channel.SMS, "")
+    state, error = (S.QUEUED, "") if contact.channels else (S.UNDELIVERABLE, "no_channel")
+    now = timezone.now()
+    rows = [
+        OutboundMessage(
+            channel=channel,
+            kind=kind,
+            template_key=planned.template_key,
+            language=contact.language,
+            recipient=recipient,
+            patient_id=patient_id,
+            context=context,
+            state=state,
+            due_at=planned.due_at,
+            next_attempt_at=planned.due_at,
+            max_attempts=settings.NOTIFICATIONS_MAX_ATTEMPTS,
+            idempotency_key=f"msg-{uuid.uuid4().hex}",
+            source_type=source[0],
+            source_id=str(source[1]),
+            source_key=planned.source_key,
+            last_error_code=error,
+            created_at=now,
+            updated_at=now,
+        )
+        for planned in messages
+    ]
+    # ignore_conflicts: a live message of the same source key (a repeated call) is kept and this one dropped,
+    # without aborting the caller's transaction (no savepoint needed, unlike a failed plain INSERT).
+    OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
+
+
 def messages_withdraw_for_source(*, source_type: str, source_id: str | int, key_prefix: str = "") -> int:
     """Withdraw every queued message of a source (e.g. the reminders of a rescheduled or cancelled appointment) in
     the caller's transaction; returns how many. Messages already being sent or sent are left alone (a message in
     flight cannot be called back; the dispatcher also checks the source before sending)."""
-    with transaction.atomic():
-        rows = list(
-            OutboundMessage.objects.select_for_update()
-            .filter(
-                source_type=source_type,
-                source_id=str(source_id),
-                source_key__startswith=key_prefix,
-                state=S.QUEUED,
-            )
-            .order_by("id")
-        )
-        for message in rows:
-            message_transition(message, S.WITHDRAWN)
-            message.save(update_fields=["state", "updated_at"])
-    return len(rows)
+    # One UPDATE instead of a locked read and a save per row; the state machine still decides (queued ->
+    # withdrawn must be in its table) and the WHERE clause takes only rows still queued, under the rows' locks.
+    return messages_transition_bulk(
+        OutboundMessage.objects.filter(
+            source_type=source_type, source_id=str(source_id), source_key__startswith=key_prefix
+        ),
+        source=S.QUEUED,
+        target=S.WITHDRAWN,
+    )
 
 
 def message_resend(*, actor: User, message_id: str) -> MessageRef:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from notifications.errors import InvalidTransition
@@ -40,3 +41,12 @@ def message_transition(message: OutboundMessage, target: str) -> str:
         message.delivered_at = now
     message.updated_at = now
     return current
+
+
+def messages_transition_bulk(queryset: QuerySet[OutboundMessage], *, source: str, target: str) -> int:
+    """Move every message of ``queryset`` that is in state ``source`` to ``target`` in one UPDATE (the row locks
+    are taken by the UPDATE itself); returns how many moved. Only for targets that stamp no time (e.g. queued ->
+    withdrawn). Raises ``InvalidTransition`` if the table does not allow the move."""
+    if target not in MESSAGE_TRANSITIONS.get(source, frozenset()) or target in (S.SENT, S.DELIVERED):
+        raise InvalidTransition(source, target)
+    return queryset.filter(state=source).update(state=target, updated_at=timezone.now())

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from notifications.errors import InvalidTransition
 from notifications.models import DeliveryAttempt, OutboundMessage
 from notifications.services import (
     message_enqueue_for_patient,
@@ -17,6 +18,7 @@ from notifications.services import (
     messages_reconcile_stale,
 )
 from notifications.services.messages import preference_for
+from notifications.services.transitions import messages_transition_bulk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -186,3 +188,10 @@ def test_stale_sending_row_never_sent_is_sent_once(providers, patient, frozen_no
         ("timeout", "worker_lost"),
         ("accepted", ""),
     ]
+
+
+def test_bulk_transition_refuses_moves_outside_the_table(db) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidTransition):
+        messages_transition_bulk(OutboundMessage.objects.all(), source="sent", target="withdrawn")
+    with pytest.raises(InvalidTransition):  # a target that stamps a time goes through message_transition
+        messages_transition_bulk(OutboundMessage.objects.all(), source="sending", target="sent")

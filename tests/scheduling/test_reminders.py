@@ -10,7 +10,8 @@ import pytest
 
 from notifications.models import OutboundMessage
 from notifications.services.messages import preference_for
-from scheduling.models import ReminderPlan
+from scheduling.models import Appointment, ReminderPlan
+from scheduling.reminders import reminders_plan, reminders_withdraw
 from scheduling.services.booking import appointment_book, appointment_cancel, appointment_reschedule
 from tests.factories.scheduling import AppointmentTypeFactory
 
@@ -118,3 +119,38 @@ def test_reschedule_replans_and_cancel_withdraws(scheduler, doctor, doctor_sched
     appointment_cancel(actor=scheduler, appointment_id=appointment_id, reason="patient called")
     assert _reminders(appointment_id) == {}
     assert OutboundMessage.objects.filter(source_id=str(appointment_id), state="withdrawn").count() == 4
+
+
+def test_planning_again_writes_nothing_new(scheduler, doctor, doctor_schedule, patient, in_person, frozen_now):  # type: ignore[no-untyped-def]
+    start = dt.datetime(2031, 3, 5, 14, 0, tzinfo=dt.UTC)
+    appointment_id = _book(scheduler, in_person, patient, doctor, start)
+    before = set(OutboundMessage.objects.filter(source_id=str(appointment_id)).values_list("id", flat=True))
+    assert len(before) == 2
+    assert reminders_plan(appointment=Appointment.objects.get(pk=appointment_id)) == 2  # the plan has two ...
+    after = set(OutboundMessage.objects.filter(source_id=str(appointment_id)).values_list("id", flat=True))
+    assert after == before  # ... and the live ones are kept: the database skipped both inserts
+
+
+def test_patient_without_a_usable_channel_gets_visible_undeliverable_reminders(
+    scheduler, doctor, doctor_schedule, patient, in_person, frozen_now
+):  # type: ignore[no-untyped-def]
+    type(patient).objects.filter(pk=patient.pk).update(phone="", email="")
+    appointment_id = _book(scheduler, in_person, patient, doctor, dt.datetime(2031, 3, 5, 14, 0, tzinfo=dt.UTC))
+    rows = OutboundMessage.objects.filter(source_id=str(appointment_id))
+    assert sorted(rows.values_list("state", "last_error_code", "recipient")) == [
+        ("undeliverable", "no_channel", ""),
+        ("undeliverable", "no_channel", ""),
+    ]
+
+
+def test_reminder_planning_costs_a_fixed_number_of_queries(
+    scheduler, doctor, doctor_schedule, patient, video_type, frozen_now, django_assert_max_num_queries
+):  # type: ignore[no-untyped-def]
+    appointment_id = _book(scheduler, video_type, patient, doctor, dt.datetime(2031, 3, 5, 14, 0, tzinfo=dt.UTC))
+    appointment = Appointment.objects.get(pk=appointment_id)
+    assert reminders_withdraw(appointment_id=appointment_id) == 3
+    # Booking's hot path: preference, contact, location, plan, practitioner, patient name, one INSERT for all three.
+    with django_assert_max_num_queries(7):
+        assert reminders_plan(appointment=appointment) == 3
+    with django_assert_max_num_queries(1):
+        assert reminders_withdraw(appointment_id=appointment_id) == 3
