@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -241,6 +240,7 @@ class Relay:
             return  # a candidate or close for a pc that is gone (closed, replaced or lost in a restart)
         if signal.type == "close":
             await self._close_peer(visit, participant, signal.pc)
+            await self._report(visit.visit_id, participant.participant_id, event="closed")
             self._forget_idle(visit)
             return
         await self._candidate(signal, peer)
@@ -406,7 +406,7 @@ class Relay:
                 state,
             )
             if state in ("connected", "failed", "closed"):
-                await self._report(visit.visit_id, participant.participant_id, event=state, pc=peer.pc_id)
+                await self._report(visit.visit_id, participant.participant_id, event=state)
             if state == "failed":
                 await self._close_peer(visit, participant, peer.pc_id)
                 self._forget_idle(visit)
@@ -451,11 +451,14 @@ class Relay:
         if refused.inbox is not None:
             await self.send(refused.inbox, refused.frame())
 
-    async def _report(self, visit_id: str, participant_id: str, *, event: str, pc: str | None = None) -> None:
+    async def _report(self, visit_id: str, participant_id: str, *, event: str) -> None:
         if self.report is None:
             return
         report = self.participant_report(visit_id, participant_id) or {"pcs": {}, "tracks": [], "published": []}
-        report = {"event": event, "pc": pc, "at": int(time.time()), **report}
+        if event == "periodic":
+            states = set(report["pcs"].values())
+            event = "connected" if "connected" in states else next(iter(sorted(states)), "closed")
+        report["connection"] = event  # what just happened, or (periodic) connected while any pc is
         await self.report(visit_id, participant_id, report)
 
     async def report_all(self) -> None:

@@ -101,12 +101,14 @@ class Browser:
         *,
         ice_servers: list[RTCIceServer] | None = None,
         relay_only: bool = False,
+        answer_timeout: float = 15,
     ) -> None:
         self.visit_id = visit_id
         self.participant_id = participant_id
         self.inbox = participant_inbox(visit_id, participant_id)
         self.ice_servers = ice_servers or []
         self.relay_only = relay_only
+        self.answer_timeout = answer_timeout  # browsers re-offer after 5 s without an answer
         self.layer = get_channel_layer()
         self.channel = ""
         self.frames: list[dict[str, Any]] = []
@@ -182,7 +184,7 @@ class Browser:
         await pc.setLocalDescription(await pc.createOffer())
         await self.send({"kind": "signal", "pc": pc_id, "type": "offer", "sdp": pc.localDescription.sdp})
         await self.send({"kind": "signal", "pc": pc_id, "type": "candidate", "candidate": None})
-        frame = await self.wait_frame(pc_id)
+        frame = await self.wait_frame(pc_id, timeout=self.answer_timeout)
         if frame.get("kind") != "signal":
             raise AssertionError(f"relay refused {pc_id}: {frame}")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=frame["sdp"], type="answer"))

@@ -193,6 +193,11 @@ async def test_h264_only_subscriber_is_transcoded_and_reported(relay: RelayServe
             audio = next(t for t in report["tracks"] if t["kind"] == "audio")
             assert audio["mode"] == "forward"
             assert audio["encoded_frames"] == 0
+            # The shape telehealth stores (visit_relay_report validates it before writing; nothing of ours mocked).
+            from telehealth.services.guests import relay_report_validate
+
+            stored = relay_report_validate({**report, "connection": "connected"})
+            assert [t["mode"] for t in stored["tracks"] if t["kind"] == "video"] == ["transcode"]
             forwarded = relay.relay.participant_report(visit_id, "patient")
             assert forwarded is not None
             assert [t["mode"] for t in forwarded["tracks"]] == ["forward", "forward"]
