@@ -1,14 +1,20 @@
 """Wire protocol of ``/ws/v1/visits/<uuid>/`` (docs/signaling-protocol.md). Validation only: no I/O, no ORM.
 
-The socket carries WebRTC signaling between the two participants of a video visit. Every client frame is a JSON
-text frame of at most ``MAX_FRAME_BYTES`` bytes; a socket may send ``RATE_PER_S`` frames per second on average
-with bursts of up to ``BURST`` frames (a token bucket: ICE candidates arrive in bursts). Client frames:
+The socket carries WebRTC signaling between the participants of a video visit: browser to browser in ``direct``
+mode (patient and practitioner), and browser to the media relay in ``relay`` mode (everyone, guests included).
+Every client frame is a JSON text frame of at most ``MAX_FRAME_BYTES`` bytes; a socket may send ``RATE_PER_S``
+frames per second on average with bursts of up to ``BURST`` frames (a token bucket: ICE candidates arrive in
+bursts). Client frames:
 
 - ``{"kind": "signal", "type": "offer" | "answer", "sdp": str}``
 - ``{"kind": "signal", "type": "candidate", "candidate": {candidate, sdpMid, sdpMLineIndex, usernameFragment?} | null}``
 - ``{"kind": "signal", "type": "restart"}``                    (ask the offerer for an ICE restart)
 - ``{"kind": "media", "audio": bool, "video": bool, "screen": bool}``
 - ``{"kind": "ping"}``
+- ``{"kind": "signal", "to": "relay", "pc": "pub" | "sub:<participant id>", "type": "offer", "sdp": str}``
+- ``{"kind": "signal", "to": "relay", "pc": ..., "type": "candidate", "candidate": {...} | null}``
+- ``{"kind": "signal", "to": "relay", "pc": ..., "type": "close"}``
+- ``{"kind": "control", "action": "mute" | "unmute" | "remove", "participant_id": "patient" | "guest-<hex>"}``
 
 ``signal`` and ``media`` frames may carry an optional ``"seq"`` (a non-negative integer the client chooses), which
 is relayed unchanged. Unknown fields are refused: what is relayed is exactly what this module validated.
@@ -21,6 +27,7 @@ A frame that breaks these rules raises ``FrameRejected``, which names the close 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,6 +48,7 @@ CLOSE_NOT_AUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_REPLACED: Final = 4409
 CLOSE_VISIT_ENDED: Final = 4410
+CLOSE_REMOVED: Final = 4411
 CLOSE_TOO_LARGE: Final = 4413
 CLOSE_RATE_LIMITED: Final = 4429
 
@@ -50,19 +58,28 @@ CLOSE_CODES: Final = {
     CLOSE_FORBIDDEN: "not a participant of this visit (or no such visit)",
     CLOSE_REPLACED: "the same participant connected again from another socket (another tab or a reload)",
     CLOSE_VISIT_ENDED: "the visit has finished",
+    CLOSE_REMOVED: "the practitioner removed this guest from the visit; do not reconnect",
     CLOSE_TOO_LARGE: f"frame larger than {MAX_FRAME_BYTES} bytes",
     CLOSE_RATE_LIMITED: f"more than {RATE_PER_S:g} frames/s beyond a burst of {BURST}",
 }
 
-# The participant ids of a 1:1 visit (telehealth's SignalingGrant.participant_id): frames are relayed to the others.
+# The participant ids of a 1:1 visit (telehealth's SignalingGrant.participant_id): direct-mode signal frames are
+# relayed between these two only. Guests are ``guest-<32 hex>`` and signal only to the relay.
 PARTICIPANT_IDS: Final = frozenset({"patient", "practitioner"})
+PARTICIPANT_ID_PATTERN: Final = re.compile(r"^(patient|practitioner|guest-[0-9a-f]{32})$")
+RELAY_PC_PATTERN: Final = re.compile(r"^(pub|sub:(patient|practitioner|guest-[0-9a-f]{32}))$")
+MAX_PC_CHARS: Final = 80
+RELAY_SIGNAL_TYPES: Final = frozenset({"offer", "candidate", "close"})
+CONTROL_ACTIONS: Final = frozenset({"mute", "unmute", "remove"})
+CONTROL_TARGET_PATTERN: Final = re.compile(r"^(patient|guest-[0-9a-f]{32})$")
+MODE_RELAY: Final = "relay"
 
 STATUS_IN_PROGRESS: Final = "in-progress"
 STATUS_FINISHED: Final = "finished"
 
 SignalType = Literal["offer", "answer", "candidate", "restart"]
 SIGNAL_TYPES: Final = frozenset({"offer", "answer", "candidate", "restart"})
-CLIENT_KINDS: Final = frozenset({"signal", "media", "ping"})
+CLIENT_KINDS: Final = frozenset({"signal", "media", "ping", "control"})
 CANDIDATE_KEYS: Final = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
 
 
@@ -81,11 +98,17 @@ class FrameRejected(ValueError):
 
 @dataclass(frozen=True)
 class ClientFrame:
-    """One validated client frame. ``relay`` is the JSON object to forward (without ``from``); None for ping."""
+    """One validated client frame. ``relay`` is the JSON object to forward (without ``from``, and for a
+    relay-bound signal without ``to``); None for ping. ``to_relay``: a signal for the media relay, ``pc`` its
+    peer connection id. ``action``/``target``: a practitioner's control frame."""
 
-    kind: Literal["signal", "media", "ping"]
-    signal_type: SignalType | None = None
+    kind: Literal["signal", "media", "ping", "control"]
+    signal_type: str | None = None
     relay: dict[str, Any] | None = None
+    to_relay: bool = False
+    pc: str | None = None
+    action: str | None = None
+    target: str | None = None
 
 
 def _malformed(code: str, detail: str) -> FrameRejected:
@@ -148,7 +171,50 @@ def _candidate(value: Any) -> dict[str, Any] | None:
     return out
 
 
+def _relay_signal(raw: dict[str, Any]) -> ClientFrame:
+    """A signal for the media relay: the browser is always the offerer; ``pc`` names its peer connection."""
+    if raw.get("to") != "relay":
+        # Frames are never addressed to a participant: direct signals go to "the other side" implicitly.
+        raise _malformed("unknown_field", '"to" may only be "relay" (leave it out for a direct signal).')
+    pc = raw.get("pc")
+    if not isinstance(pc, str) or len(pc) > MAX_PC_CHARS or RELAY_PC_PATTERN.match(pc) is None:
+        raise _malformed("invalid_pc", '"pc" is "pub" or "sub:<participant id>".')
+    kind_type = raw.get("type")
+    if not isinstance(kind_type, str) or kind_type not in RELAY_SIGNAL_TYPES:
+        raise _malformed("invalid_signal", f'"type" of a relay signal is one of {sorted(RELAY_SIGNAL_TYPES)}.')
+    relay: dict[str, Any] = {"kind": "signal", "pc": pc, "type": kind_type}
+    base = frozenset({"kind", "to", "pc", "type", "seq"})
+    if kind_type == "offer":
+        _check_keys(raw, base | {"sdp"}, "relay offer signal")
+        sdp = raw.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v="):
+            raise _malformed("invalid_sdp", '"sdp" is a session description (a string starting with "v=").')
+        relay["sdp"] = sdp
+    elif kind_type == "candidate":
+        _check_keys(raw, base | {"candidate"}, "relay candidate signal")
+        if "candidate" not in raw:
+            raise _malformed("invalid_candidate", 'A candidate signal has a "candidate" (an object, or null).')
+        relay["candidate"] = _candidate(raw["candidate"])
+    else:
+        _check_keys(raw, base, "relay close signal")
+    relay.update(_seq(raw))
+    return ClientFrame(kind="signal", signal_type=kind_type, relay=relay, to_relay=True, pc=pc)
+
+
+def _control(raw: dict[str, Any]) -> ClientFrame:
+    _check_keys(raw, frozenset({"kind", "action", "participant_id"}), "control")
+    action = raw.get("action")
+    if not isinstance(action, str) or action not in CONTROL_ACTIONS:
+        raise _malformed("invalid_control", f'"action" is one of {sorted(CONTROL_ACTIONS)}.')
+    target = raw.get("participant_id")
+    if not isinstance(target, str) or CONTROL_TARGET_PATTERN.match(target) is None:
+        raise _malformed("invalid_control", '"participant_id" is "patient" or "guest-<32 hex>".')
+    return ClientFrame(kind="control", action=action, target=target)
+
+
 def _signal(raw: dict[str, Any]) -> ClientFrame:
+    if "to" in raw:
+        return _relay_signal(raw)
     kind_type = raw.get("type")
     if not isinstance(kind_type, str) or kind_type not in SIGNAL_TYPES:
         raise _malformed("invalid_signal", f'"type" is one of {sorted(SIGNAL_TYPES)}.')
@@ -205,12 +271,25 @@ def parse_client_frame(text: str | None, data: bytes | None) -> ClientFrame:
     if kind == "ping":
         _check_keys(raw, frozenset({"kind"}), "ping")
         return ClientFrame(kind="ping")
+    if kind == "control":
+        return _control(raw)
     raise _malformed("unknown_kind", f"Unknown kind; expected one of {sorted(CLIENT_KINDS)}.")
 
 
 def signal_allowed(status: str) -> bool:
     """Signal frames are relayed only while the visit is in progress (admitted and not yet ended)."""
     return status == STATUS_IN_PROGRESS
+
+
+def relay_signal_refusal(*, status: str, mode: str, admitted: bool, pc: str, participant_id: str) -> str | None:
+    """Why a relay-bound signal may not go to the relay now (an error code; the socket stays open), or None:
+    ``not_admitted`` before the visit is in progress or before this guest is admitted; ``not_allowed`` while the
+    visit is in direct mode or for a subscription to one's own media."""
+    if not signal_allowed(status) or not admitted:
+        return "not_admitted"
+    if mode != MODE_RELAY or pc == f"sub:{participant_id}":
+        return "not_allowed"
+    return None
 
 
 def canonical_visit_id(value: str) -> str | None:
@@ -254,12 +333,52 @@ def not_admitted_frame() -> dict[str, str]:
     return error_frame("not_admitted", "Signaling starts when the practitioner admits the patient.")
 
 
-def welcome_frame(*, role: str, participant_id: str, status: str) -> dict[str, str]:
-    return {"kind": "welcome", "role": role, "participant_id": participant_id, "status": status}
+NOT_ALLOWED_DETAILS: Final = {
+    "direct_guest": "Guests send media through the relay only.",
+    "direct_mode": "The visit is not in relay mode.",
+    "own_media": "A participant does not subscribe to their own media.",
+    "control": "Only the practitioner controls participants.",
+}
 
 
-def peer_frame(kind: Literal["peer-joined", "peer-present"], *, participant_id: str, role: str) -> dict[str, str]:
-    return {"kind": kind, "participant_id": participant_id, "role": role}
+def not_allowed_frame(detail: str) -> dict[str, str]:
+    return error_frame("not_allowed", detail)
+
+
+def welcome_frame(
+    *, role: str, participant_id: str, status: str, mode: str | None = None, name: str | None = None
+) -> dict[str, str]:
+    frame = {"kind": "welcome", "role": role, "participant_id": participant_id, "status": status}
+    if mode is not None:
+        frame["mode"] = mode
+    if name is not None:
+        frame["name"] = name
+    return frame
+
+
+def peer_frame(
+    kind: Literal["peer-joined", "peer-present"], *, participant_id: str, role: str, name: str | None = None
+) -> dict[str, str]:
+    frame = {"kind": kind, "participant_id": participant_id, "role": role}
+    if name is not None:
+        frame["name"] = name
+    return frame
+
+
+def visit_mode_frame(*, mode: str) -> dict[str, str]:
+    return {"kind": "visit-mode", "mode": mode}
+
+
+def roster_frame(*, participants: list[dict[str, Any]], connected: set[str]) -> dict[str, Any]:
+    """The roster as this socket sends it: ``connected`` is what this socket knows (its peers and itself)."""
+    return {
+        "kind": "roster",
+        "participants": [{**p, "connected": p.get("participant_id") in connected} for p in participants],
+    }
+
+
+def removed_frame() -> dict[str, str]:
+    return error_frame("removed", "The practitioner removed you from the visit.")
 
 
 def peer_left_frame(*, participant_id: str) -> dict[str, str]:

@@ -672,7 +672,12 @@ def checkin_info_for(*, actor: User, appointment_id: int) -> CheckInInfo:
 
 def relay_report_ref(row: VisitRelayReport) -> RelayReportRef:
     tracks = list(row.report.get("tracks", [])) if isinstance(row.report, dict) else []
-    connection = row.report.get("connection") if isinstance(row.report, dict) else None
+    report = row.report if isinstance(row.report, dict) else {}
+    connection = report.get("connection")
+    pcs = report.get("pcs")
+    if connection is None and isinstance(pcs, dict) and pcs:
+        # The publish pc's state stands for the participant's connection to the relay.
+        connection = pcs.get("pub") or next(iter(pcs.values()))
     return RelayReportRef(
         participant_id=row.participant_id,
         updated_at=row.updated_at,

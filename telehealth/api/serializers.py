@@ -252,10 +252,13 @@ class RelayTrackSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=["audio", "video"])
     source = serializers.CharField(help_text="The participant whose media this track carries.")  # type: ignore[assignment]  # the wire name, not Field.source
     mode = serializers.ChoiceField(choices=["forward", "transcode"])
-    codec = serializers.CharField()
+    codec = serializers.CharField(allow_null=True)
+    source_codec = serializers.CharField(allow_null=True, required=False)
     packets = serializers.IntegerField()
     bytes = serializers.IntegerField()
     keyframe_requests = serializers.IntegerField()
+    dropped = serializers.IntegerField(required=False)
+    encoded_frames = serializers.IntegerField(required=False, help_text="Frames the relay encoded (transcode only).")
 
 
 class RelayReportSerializer(serializers.Serializer[Any]):

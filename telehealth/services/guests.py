@@ -430,46 +430,98 @@ def visit_media_mode_set(*, actor: User, visit_id: str, mode: Any = MediaMode.RE
 # --- the relay's telemetry --------------------------------------------------------------------------------------------
 
 TRACK_KEYS = frozenset({"kind", "source", "mode", "codec", "packets", "bytes", "keyframe_requests"})
-REPORT_KEYS = frozenset({"tracks", "connection"})
+TRACK_OPTIONAL_COUNTERS = frozenset({"dropped", "encoded_frames"})
+PUBLISHED_KEYS = frozenset({"kind", "codec", "frames", "bytes", "keyframes", "keyframe_requests"})
+REPORT_KEYS = frozenset({"tracks", "connection", "pcs", "published"})
 CONNECTION_STATES = frozenset({"new", "connecting", "connected", "disconnected", "failed", "closed"})
 CODEC = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
 PARTICIPANT = re.compile(r"^(patient|practitioner|guest-[0-9a-f]{32})$")
+PC_ID = re.compile(r"^(pub|sub:(patient|practitioner|guest-[0-9a-f]{32}))$")
 MAX_TRACKS = 64
 MAX_COUNTER = 2**53 - 1
 
 
+def _counter(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNTER
+
+
+def _codec(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and CODEC.match(value) is not None)
+
+
+def _track(track: Any) -> dict[str, Any] | None:
+    """A forwarded track's counters as the relay reports them, or None when it breaks the schema."""
+    if not isinstance(track, dict) or not TRACK_KEYS <= set(track) <= TRACK_KEYS | TRACK_OPTIONAL_COUNTERS | {
+        "source_codec"
+    }:
+        return None
+    ok = (
+        track["kind"] in ("audio", "video")
+        and isinstance(track["source"], str)
+        and PARTICIPANT.match(track["source"]) is not None
+        and track["mode"] in ("forward", "transcode")
+        and _codec(track["codec"])
+        and _codec(track.get("source_codec"))
+        and all(_counter(track[k]) for k in ("packets", "bytes", "keyframe_requests"))
+        and all(_counter(track[k]) for k in TRACK_OPTIONAL_COUNTERS if k in track)
+    )
+    return {k: track[k] for k in sorted(track)} if ok else None
+
+
+def _published(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or set(item) != PUBLISHED_KEYS:
+        return None
+    ok = (
+        item["kind"] in ("audio", "video")
+        and _codec(item["codec"])
+        and all(_counter(item[k]) for k in ("frames", "bytes", "keyframes", "keyframe_requests"))
+    )
+    return {k: item[k] for k in sorted(item)} if ok else None
+
+
 def relay_report_validate(report: Any) -> dict[str, Any]:
-    """The stored report: ``{"tracks": [{kind audio|video, source (a participant id), mode forward|transcode,
-    codec, packets, bytes, keyframe_requests}], "connection"?: RTCPeerConnection state}``; at most 64 tracks,
-    counters non-negative integers. Anything else is refused (``InvalidInput``)."""
+    """The stored report (ids, states, codec names and counters only; never SDP or addresses):
+    ``tracks``: what the participant receives, ≤ 64 of ``{kind audio|video, source (a participant id), mode
+    forward|transcode, codec, packets, bytes, keyframe_requests}`` plus optional ``source_codec``, ``dropped`` and
+    ``encoded_frames``; ``pcs``?: ``{pc id: connection state}``; ``published``?: what the participant sends, ≤ 2
+    of ``{kind, codec, frames, bytes, keyframes, keyframe_requests}``; ``connection``?: a connection state.
+    Counters are non-negative integers, codecs names like ``VP8`` (or null). Anything else is refused
+    (``InvalidInput``)."""
     if not isinstance(report, dict):
         raise InvalidInput({"report": ["Send the report as an object."]})
     errors: dict[str, list[str]] = {f"report.{k}": ["Unknown field."] for k in report if k not in REPORT_KEYS}
+    clean: dict[str, Any] = {}
     tracks = report.get("tracks")
-    clean_tracks: list[dict[str, Any]] = []
     if not isinstance(tracks, list) or len(tracks) > MAX_TRACKS:
         errors["report.tracks"] = [f"A list of at most {MAX_TRACKS} tracks."]
-        tracks = []
-    for n, track in enumerate(tracks):
-        where = f"report.tracks[{n}]"
-        if not isinstance(track, dict) or set(track) != TRACK_KEYS:
-            errors[where] = [f"An object with exactly: {', '.join(sorted(TRACK_KEYS))}."]
-            continue
-        bad = [
-            track["kind"] not in ("audio", "video"),
-            not isinstance(track["source"], str) or PARTICIPANT.match(track["source"]) is None,
-            track["mode"] not in ("forward", "transcode"),
-            not isinstance(track["codec"], str) or CODEC.match(track["codec"]) is None,
-            *(
-                isinstance(track[k], bool) or not isinstance(track[k], int) or not 0 <= track[k] <= MAX_COUNTER
-                for k in ("packets", "bytes", "keyframe_requests")
-            ),
-        ]
-        if any(bad):
-            errors[where] = ["kind audio|video, source a participant id, mode forward|transcode, codec, counters."]
-            continue
-        clean_tracks.append({k: track[k] for k in sorted(TRACK_KEYS)})
-    clean: dict[str, Any] = {"tracks": clean_tracks}
+    else:
+        clean["tracks"] = []
+        for n, track in enumerate(tracks):
+            good = _track(track)
+            if good is None:
+                errors[f"report.tracks[{n}]"] = [
+                    "kind audio|video, source a participant id, mode forward|transcode, codec, counters."
+                ]
+            else:
+                clean["tracks"].append(good)
+    if "pcs" in report:
+        pcs = report["pcs"]
+        if (
+            not isinstance(pcs, dict)
+            or len(pcs) > MAX_TRACKS
+            or not all(isinstance(k, str) and PC_ID.match(k) for k in pcs)
+            or not all(v in CONNECTION_STATES for v in pcs.values())
+        ):
+            errors["report.pcs"] = ["An object of pc id -> connection state."]
+        else:
+            clean["pcs"] = {k: pcs[k] for k in sorted(pcs)}
+    if "published" in report:
+        published = report["published"]
+        items = [_published(i) for i in published] if isinstance(published, list) and len(published) <= 2 else [None]
+        if any(i is None for i in items):
+            errors["report.published"] = ["At most 2 of {kind, codec, frames, bytes, keyframes, keyframe_requests}."]
+        else:
+            clean["published"] = items
     if "connection" in report:
         if report["connection"] not in CONNECTION_STATES:
             errors["report.connection"] = [f"One of: {', '.join(sorted(CONNECTION_STATES))}."]

@@ -89,7 +89,12 @@ async def join_both(visit: VisitRefs) -> tuple[WebsocketCommunicator, WebsocketC
     """Practitioner first, then patient; both past their peer announcements."""
     doc, _ = await join(visit.practitioner, visit.id)
     pat, _ = await join(visit.patient_user, visit.id)
-    assert await receive(doc) == {"kind": "peer-joined", "participant_id": "patient", "role": "patient"}
+    assert await receive(doc) == {
+        "kind": "peer-joined",
+        "participant_id": "patient",
+        "role": "patient",
+        "name": visit.patient_user.display_name,
+    }
     await expect_announced(pat, "practitioner")
     return doc, pat
 
@@ -149,9 +154,23 @@ async def test_a_refused_socket_receives_nothing_of_the_visit(visit: VisitRefs, 
 
 async def test_welcome_names_the_role_participant_and_status(visit: VisitRefs) -> None:
     doc, welcome = await join(visit.practitioner, visit.id)
-    assert welcome == {"kind": "welcome", "role": "practitioner", "participant_id": "practitioner", "status": "waiting"}
+    assert welcome == {
+        "kind": "welcome",
+        "role": "practitioner",
+        "participant_id": "practitioner",
+        "status": "waiting",
+        "mode": "direct",
+        "name": visit.practitioner.display_name,
+    }
     pat, welcome = await join(visit.patient_user, visit.id.upper())  # any spelling of the uuid joins the same visit
-    assert welcome == {"kind": "welcome", "role": "patient", "participant_id": "patient", "status": "waiting"}
+    assert welcome == {
+        "kind": "welcome",
+        "role": "patient",
+        "participant_id": "patient",
+        "status": "waiting",
+        "mode": "direct",
+        "name": visit.patient_user.display_name,
+    }
     assert (await receive(doc))["kind"] == "peer-joined"
     await close_all(doc, pat)
 
@@ -164,7 +183,12 @@ async def test_peer_joined_peer_present_and_peer_left(visit: VisitRefs) -> None:
     assert await pat.receive_nothing(timeout=QUIET)  # alone: no peer-present
     doc, _ = await join(visit.practitioner, visit.id)
     await expect_announced(doc, "patient")
-    assert await receive(pat) == {"kind": "peer-joined", "participant_id": "practitioner", "role": "practitioner"}
+    assert await receive(pat) == {
+        "kind": "peer-joined",
+        "participant_id": "practitioner",
+        "role": "practitioner",
+        "name": visit.practitioner.display_name,
+    }
     assert await doc.receive_nothing(timeout=QUIET)  # one announcement per peer, not two
     assert await pat.receive_nothing(timeout=QUIET)
 
@@ -192,7 +216,12 @@ async def test_a_newer_socket_replaces_the_older_one_without_a_ghost_peer_left(v
     # The patient reloads while the old socket is still open (a network change): the new one takes over.
     pat2, _ = await join(visit.patient_user, visit.id)
     assert await expect_close(pat, vp.CLOSE_REPLACED) == []
-    assert await receive(doc) == {"kind": "peer-joined", "participant_id": "patient", "role": "patient"}
+    assert await receive(doc) == {
+        "kind": "peer-joined",
+        "participant_id": "patient",
+        "role": "patient",
+        "name": visit.patient_user.display_name,
+    }
     await expect_announced(pat2, "practitioner")
     await pat.disconnect()
     assert await doc.receive_nothing(timeout=QUIET)  # no peer-left for the replaced socket
@@ -205,7 +234,12 @@ async def test_an_older_socket_closing_late_does_not_unmark_the_patient(visit: V
     pat2, _ = await join(visit.patient_user, visit.id)
     # Whatever the order of the old socket's close and the replacement, the doctor sees the patient present.
     await pat.disconnect()
-    assert await receive(doc) == {"kind": "peer-joined", "participant_id": "patient", "role": "patient"}
+    assert await receive(doc) == {
+        "kind": "peer-joined",
+        "participant_id": "patient",
+        "role": "patient",
+        "name": visit.patient_user.display_name,
+    }
     assert await doc.receive_nothing(timeout=QUIET)
     # If the old socket unmarked the patient on its way out, the new one marks them again when it hears of it.
     await eventually(lambda: visit_patient_connected(visit), "the patient shown connected again")
@@ -354,7 +388,12 @@ async def test_a_bad_socket_is_closed_with_its_code_and_the_other_side_and_visit
     assert await doc.receive_nothing(timeout=QUIET)
     pat2, welcome = await join(visit.patient_user, visit.id)
     assert welcome["status"] == "in-progress"
-    assert await receive(doc) == {"kind": "peer-joined", "participant_id": "patient", "role": "patient"}
+    assert await receive(doc) == {
+        "kind": "peer-joined",
+        "participant_id": "patient",
+        "role": "patient",
+        "name": visit.patient_user.display_name,
+    }
     await expect_announced(pat2, "practitioner")
     await send(doc, {"kind": "signal", "type": "offer", "sdp": SDP_OFFER})
     assert (await receive(pat2))["sdp"] == SDP_OFFER

@@ -76,7 +76,12 @@ async def test_patient_and_doctor_on_different_daphne_processes_signal_to_each_o
     await sync_to_async(visit_admit_now)(visit)
     doctor = await open_visit_socket(a, visit.practitioner, visit.id)
     patient = await open_visit_socket(b, visit.patient_user, visit.id)
-    assert await recv(doctor) == {"kind": "peer-joined", "participant_id": "patient", "role": "patient"}
+    assert await recv(doctor) == {
+        "kind": "peer-joined",
+        "participant_id": "patient",
+        "role": "patient",
+        "name": visit.patient_user.display_name,
+    }
     assert (await recv(patient))["participant_id"] == "practitioner"
 
     await doctor.send(json.dumps({"kind": "signal", "type": "offer", "sdp": SDP, "seq": 0}))
@@ -103,7 +108,12 @@ async def test_patient_and_doctor_on_different_daphne_processes_signal_to_each_o
     await patient.close()
     assert await recv(doctor) == {"kind": "peer-left", "participant_id": "patient"}
     patient = await open_visit_socket(a, visit.patient_user, visit.id)
-    assert await recv(doctor) == {"kind": "peer-joined", "participant_id": "patient", "role": "patient"}
+    assert await recv(doctor) == {
+        "kind": "peer-joined",
+        "participant_id": "patient",
+        "role": "patient",
+        "name": visit.patient_user.display_name,
+    }
     assert (await recv(patient))["participant_id"] == "practitioner"
 
     # Ending the visit closes both sockets with 4410, whichever process holds them.

@@ -165,7 +165,7 @@ def test_token_bucket_refills_no_further_than_the_burst() -> None:
 
 
 def test_close_codes_are_documented_and_distinct() -> None:
-    assert set(vp.CLOSE_CODES) == {4400, 4401, 4403, 4409, 4410, 4413, 4429}
+    assert set(vp.CLOSE_CODES) == {4400, 4401, 4403, 4409, 4410, 4411, 4413, 4429}
     assert (vp.CLOSE_MALFORMED, vp.CLOSE_TOO_LARGE, vp.CLOSE_RATE_LIMITED, vp.CLOSE_VISIT_ENDED) == (
         4400,
         4413,
