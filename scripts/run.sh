@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: services, migrations, demo data, then web + worker + beat + TURN under honcho. Ctrl-C stops all.
+# `make run`: services, migrations, demo data, then web + worker + relay + beat + TURN under honcho. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .data

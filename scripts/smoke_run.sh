@@ -43,6 +43,15 @@ echo "make run smoke test: healthy on port $port: $body"
 # Read the whole page first: `fetch | grep -q` fails under pipefail when grep stops reading early.
 page=$(fetch "http://127.0.0.1:$port/") && [[ $page == *'<div id="app"'* ]] || { echo "SPA not served at /"; exit 1; }
 echo "make run smoke test: SPA served at /"
+# The media relay (Procfile `relay`) logs this once it has joined its channel group and written its heartbeat.
+deadline=$((SECONDS + 60))
+until grep -q "relay: started" "$log"; do
+  if ! kill -0 "$pid" 2>/dev/null || (( SECONDS > deadline )); then
+    echo "the media relay did not start; last log lines:"; tail -40 "$log"; exit 1
+  fi
+  sleep 1
+done
+echo "make run smoke test: media relay started"
 
 # The demo queues a reminder due now per demo patient; beat dispatches within its one-minute period (at once when
 # its schedule file says the last tick is older than that).
