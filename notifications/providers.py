@@ -151,11 +151,18 @@ def sms_lookup(*, provider: str, to: str, body: str, since: dt.datetime) -> str 
     start), or None. Used before re-sending a message whose outcome we never recorded. Raises on provider errors
     (the caller then leaves the row for a later pass rather than risk a duplicate)."""
     client = twilio_client(provider)
-    # DateSent filters by day (UTC); a day earlier covers attempts started just before midnight.
+    # DateSent filters by day (UTC); a day earlier covers attempts started just before midnight. Twilio lists newest
+    # first, so paging stops at the first message older than the attempt: every message sent to this number since
+    # the attempt began is looked at, however many there are, and nothing older is fetched.
     after = (since - dt.timedelta(days=1)).date()
-    for message in client.messages.list(to=to, date_sent_after=dt.datetime.combine(after, dt.time.min), limit=200):
+    oldest = since - dt.timedelta(seconds=5)
+    for message in client.messages.stream(
+        to=to, date_sent_after=dt.datetime.combine(after, dt.time.min), page_size=100
+    ):
         created = message.date_created or message.date_sent
-        if message.body == body and (created is None or created >= since - dt.timedelta(seconds=5)):
+        if created is not None and created < oldest:
+            break
+        if message.body == body:
             return str(message.sid)
     return None
 

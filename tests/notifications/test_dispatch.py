@@ -195,3 +195,27 @@ def test_bulk_transition_refuses_moves_outside_the_table(db) -> None:  # type: i
         messages_transition_bulk(OutboundMessage.objects.all(), source="sent", target="withdrawn")
     with pytest.raises(InvalidTransition):  # a target that stamps a time goes through message_transition
         messages_transition_bulk(OutboundMessage.objects.all(), source="sending", target="sent")
+
+
+def test_stale_row_is_found_behind_hundreds_of_later_messages_to_the_same_number(
+    providers, patient, frozen_now, settings
+):  # type: ignore[no-untyped-def]
+    """The provider lists newest first; the lookup pages back until the attempt's start, so a message accepted
+    before 250 later ones to the same number (a busy clinic line, a family sharing a phone) is still found."""
+    from notifications.services.dispatch import _claim, _hand_over
+
+    twilio, _smtp = providers
+    _queue(patient)
+    [claim] = _claim(10)
+    result = _hand_over(claim)  # accepted; the worker dies before recording it
+    assert result is not None
+    assert result.accepted
+    message = OutboundMessage.objects.get()
+    client = twilio.client()
+    for n in range(250):
+        client.messages.create(to=message.recipient, from_="+15005550006", body=f"other message {n}")
+    frozen_now.shift(dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_STALE_SECONDS + 1))
+    assert messages_reconcile_stale() == 1
+    message.refresh_from_db()
+    assert (message.state, message.provider_message_id) == ("sent", result.provider_message_id)
+    assert twilio.count_key(message.idempotency_key) == 1
