@@ -30,7 +30,7 @@ import type {
   Health,
   Hold,
   HoldRequest,
-  GuestGrant,
+  GuestAdmitted,
   GuestState,
   IceConfig,
   Invitation,
@@ -41,6 +41,7 @@ import type {
   Medication,
   MedicationCreateRequest,
   MessageFailurePage,
+  Muted,
   MyWaitlist,
   Note,
   NoteList,
@@ -394,15 +395,15 @@ export const telehealth = {
   invitations: (visitId: string, signal?: AbortSignal) =>
     api.get<InvitationList>(visitPath(visitId, "invitations/"), { signal }),
   /** Public: 200 with the grant (kept in the session); 400 invalid_token, 409 invitation_used, 410 invitation_expired. */
-  consumeInvitation: (token: string) => api.post<GuestGrant>(`${TELEHEALTH}/invitations/consume/`, { token }),
+  consumeInvitation: (token: string) => api.post<GuestState>(`${TELEHEALTH}/invitations/consume/`, { token }),
   /** The session's guest grant and where its visit stands (404 without one). */
   guest: (signal?: AbortSignal) => api.get<GuestState>(`${TELEHEALTH}/guest/`, { signal }),
-  guestDeviceCheck: (result: DeviceCheckResult) => api.post<unknown>(`${TELEHEALTH}/guest/device-check/`, { result }),
+  guestDeviceCheck: (result: DeviceCheckResult) => api.post<GuestState>(`${TELEHEALTH}/guest/device-check/`, result),
   admitGuest: (visitId: string, participantId: string) =>
-    api.post<unknown>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/admit/`)),
+    api.post<GuestAdmitted>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/admit/`)),
   /** `audio: false` mutes (the relay stops forwarding the microphone), `true` allows it again. */
   muteParticipant: (visitId: string, participantId: string, audio: boolean) =>
-    api.post<unknown>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/mute/`), { audio }),
+    api.post<Muted>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/mute/`), { audio }),
   removeGuest: (visitId: string, participantId: string) =>
     api.post<unknown>(visitPath(visitId, `guests/${encodeURIComponent(participantId)}/remove/`)),
   /** Practitioner: every participant goes through the media relay from now on (for the rest of the visit). */

@@ -175,42 +175,18 @@ export type NotificationLanguage = Schemas["Language"];
 export type NotificationPreference = Schemas["NotificationPreference"];
 export type NotificationPreferenceUpdateRequest = Schemas["NotificationPreferenceUpdateRequest"];
 
-// Guests of multi-party visits (issue 7). Hand-written until the backend's schema names them; then alias them here.
-export type GuestRoleName = "interpreter" | "family" | "clinician";
-export interface InvitationRequest {
-  role: GuestRoleName;
-  name: string;
-  expires_in_minutes?: number;
-}
-export interface Invitation {
-  id: string;
-  role: GuestRoleName;
-  name: string;
-  /** Absolute `/visit/join/<token>` link (the token is shown to the inviter only). */
-  url: string;
-  expires_at: string;
-}
-export interface InvitationRow {
-  id: string;
-  role: GuestRoleName;
-  name: string;
-  participant_id: string;
-  status: "invited" | "used" | "admitted" | "removed" | "expired";
-  expires_at: string;
-}
-export interface InvitationList {
-  results: InvitationRow[];
-}
-export interface GuestGrant {
-  visit_id: string | null;
-  appointment_id: number;
-  role: GuestRoleName;
-  name: string;
-  participant_id: string;
-}
-export interface GuestState extends GuestGrant {
-  status: string;
-  practitioner_name?: string | null;
-  visit_status?: VisitStatus | null;
-  admitted?: boolean;
-}
+// Guests of multi-party visits (issue 7): invitations, the guest's lobby, the relay's telemetry.
+export type GuestRoleName = Schemas["GuestRoleEnum"];
+export type MediaModeName = Schemas["MediaModeEnum"];
+export type InvitationRequest = Schemas["InvitationCreateRequest"];
+/** A new invitation with its absolute join link (`/visit/join/<token>`, shown to the inviter only). */
+export type Invitation = Schemas["Invitation"];
+export type InvitationRow = Schemas["InvitationSummary"];
+export type InvitationList = Schemas["InvitationList"];
+/** The guest's grant (from consume or GET guest/) and where their visit stands. */
+export type GuestState = Schemas["GuestInfo"];
+export type GuestAdmitted = Schemas["GuestAdmitted"];
+export type Muted = Schemas["Muted"];
+/** The media relay's latest telemetry of one participant: per track forwarded or transcoded. */
+export type RelayReport = Schemas["RelayReport"];
+export type RelayTrack = Schemas["RelayTrack"];

@@ -782,6 +782,8 @@ export function useRelayCall(options: RelayCallOptions) {
     sample,
     /** Re-reads the socket's roster and mode now (tests; frames do it by themselves). */
     sync,
+    /** The RTCPeerConnection open now for an id (tests and diagnostics). */
+    peerConnection: (id: string): RTCPeerConnection | null => entries.get(id)?.pc ?? null,
   };
 }
 

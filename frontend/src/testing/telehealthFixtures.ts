@@ -20,6 +20,7 @@ export function makeVisit(overrides: Partial<VisitDetail> = {}): VisitDetail {
     audio_only: false,
     version: 1,
     role: "patient",
+    media_mode: "direct",
     ...overrides,
   };
 }
