@@ -132,6 +132,29 @@ def reminders_replan(*, appointment: Appointment) -> int:
     return reminders_plan(appointment=appointment)
 
 
+def reminders_backfill(*, batch_size: int = 200) -> int:
+    """Plan the reminders of every active appointment that has not started yet (e.g. appointments booked before
+    reminders existed, or after a plan was switched on); returns how many appointments have reminders in their
+    plan. Safe to run any number of times: ``reminders_plan`` writes nothing for a reminder key that already has a
+    live message (queued, sent or delivered), so nothing is sent twice. One transaction per batch. Callers: the
+    ``reminders_backfill`` management command (``make run`` runs it after the demo data)."""
+    planned = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Appointment.objects.filter(
+                    pk__gt=last_id, status__in=ACTIVE_STATUSES, start__gt=timezone.now()
+                ).order_by("pk")[:batch_size]
+            )
+            for appointment in batch:
+                if reminders_plan(appointment=appointment):
+                    planned += 1
+        if len(batch) < batch_size:
+            return planned
+        last_id = batch[-1].pk
+
+
 # --- registered with notifications (SchedulingConfig.ready) ------------------------------------------------------
 
 

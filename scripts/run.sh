@@ -44,6 +44,7 @@ export NOTIFICATIONS_PUBLIC_BASE_URL="${NOTIFICATIONS_PUBLIC_BASE_URL:-http://12
 .venv/bin/python manage.py seed_demo_scheduling
 .venv/bin/python manage.py seed_demo_telehealth
 .venv/bin/python manage.py seed_demo_notifications
+.venv/bin/python manage.py reminders_backfill
 
 cat <<MSG
 

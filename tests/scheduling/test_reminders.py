@@ -4,9 +4,12 @@ re-planned on reschedule, withdrawn on cancel."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
 
 from notifications.models import OutboundMessage
 from notifications.services.messages import preference_for
@@ -154,3 +157,29 @@ def test_reminder_planning_costs_a_fixed_number_of_queries(
         assert reminders_plan(appointment=appointment) == 3
     with django_assert_max_num_queries(1):
         assert reminders_withdraw(appointment_id=appointment_id) == 3
+
+
+def test_backfill_plans_appointments_booked_without_reminders_and_never_duplicates(
+    scheduler, doctor, doctor_schedule, patient, in_person, frozen_now
+):  # type: ignore[no-untyped-def]
+    start = dt.datetime(2031, 3, 5, 14, 0, tzinfo=dt.UTC)
+    older = _book(scheduler, in_person, patient, doctor, start)
+    newer = _book(scheduler, in_person, patient, doctor, start + dt.timedelta(days=1))
+    # As if booked before reminders existed: the first has none; the second's 24 h reminder has gone out already.
+    OutboundMessage.objects.filter(source_id=str(older)).delete()
+    OutboundMessage.objects.filter(source_id=str(newer), source_key="reminder:1440").update(
+        state="sent", provider_message_id="SM-earlier", sent_at=timezone.now()
+    )
+    cancelled = _book(scheduler, in_person, patient, doctor, start + dt.timedelta(days=2))
+    appointment_cancel(actor=scheduler, appointment_id=cancelled, reason="patient called")
+
+    call_command("reminders_backfill", stdout=io.StringIO())
+    call_command("reminders_backfill", stdout=io.StringIO())  # again: nothing more
+
+    assert _reminders(older) == {
+        "reminder:1440": start - dt.timedelta(hours=24),
+        "reminder:120": start - dt.timedelta(hours=2),
+    }
+    rows = OutboundMessage.objects.filter(source_id=str(newer))
+    assert sorted(rows.values_list("source_key", "state")) == [("reminder:120", "queued"), ("reminder:1440", "sent")]
+    assert _reminders(cancelled) == {}
