@@ -278,7 +278,7 @@ def guest_device_check_record(*, guest_invitation_ids: list[str], result: Any) -
     if found is None:
         raise NoGuestSession()
     with transaction.atomic():
-        invitation = VisitInvitation.objects.select_for_update().select_related("visit").get(pk=found.pk)
+        invitation = VisitInvitation.objects.select_for_update(of=("self",)).select_related("visit").get(pk=found.pk)
         if invitation.removed_at is not None:
             raise InvitationRevoked()
         invitation.device_check = {
