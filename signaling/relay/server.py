@@ -78,6 +78,9 @@ class RelayServer:
 
     def __init__(self, *, limits: Limits | None = None) -> None:
         hooks.check_compatible()
+        # aioice and aiortc log candidate pairs (IP addresses) and SDP at INFO/DEBUG: never let them through.
+        for name in ("aioice", "aiortc"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.layer = get_channel_layer()
         self.channel = ""
         self.relay = Relay(send=self._send, ice_servers=relay_ice_servers, report=self._report, limits=limits)
