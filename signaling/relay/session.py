@@ -267,9 +267,8 @@ class Relay:
         visit = self._visit_for(signal)
         if signal.participant_id in visit.removed or (signal.target and signal.target in visit.removed):
             raise rp.RelayRefused(rp.NOT_ALLOWED, "Removed from the visit.", pc=signal.pc, inbox=signal.inbox)
+        self._check_room(visit, signal)
         participant = self._participant_for(visit, signal)
-        if signal.target is not None and signal.target not in visit.participants:
-            self._check_room(visit, signal, extra=1)
         old = participant.peers.get(signal.pc)
         if old is None and len(participant.peers) >= self.limits.max_participants:
             raise rp.RelayRefused(rp.OVERLOADED, "Too many peer connections.", pc=signal.pc, inbox=signal.inbox)
@@ -370,13 +369,14 @@ class Relay:
     def _participant_for(self, visit: Visit, signal: rp.Signal) -> Participant:
         participant = visit.participants.get(signal.participant_id)
         if participant is None:
-            self._check_room(visit, signal, extra=1)
             participant = visit.participants[signal.participant_id] = Participant(signal.participant_id, signal.inbox)
         return participant
 
-    def _check_room(self, visit: Visit, signal: rp.Signal, *, extra: int) -> None:
+    def _check_room(self, visit: Visit, signal: rp.Signal) -> None:
+        """The sender and the participant it subscribes to must fit in the visit's participant limit."""
         known = set(visit.participants) | {pid for pid, _ in visit.sources}
-        if len(known) + extra > self.limits.max_participants:
+        wanted = {signal.participant_id} | ({signal.target} if signal.target else set())
+        if len(known | wanted) > self.limits.max_participants:
             self._forget_idle(visit)
             raise rp.RelayRefused(
                 rp.OVERLOADED, "Too many participants in this visit.", pc=signal.pc, inbox=signal.inbox
@@ -407,7 +407,7 @@ class Relay:
             )
             if state in ("connected", "failed", "closed"):
                 await self._report(visit.visit_id, participant.participant_id, event=state)
-            if state == "failed":
+            if state in ("failed", "closed"):  # the browser went away (or closed its end): clean up this pc only
                 await self._close_peer(visit, participant, peer.pc_id)
                 self._forget_idle(visit)
 

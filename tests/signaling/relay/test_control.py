@@ -201,3 +201,24 @@ async def test_h264_only_subscriber_is_transcoded_and_reported(relay: RelayServe
             forwarded = relay.relay.participant_report(visit_id, "patient")
             assert forwarded is not None
             assert [t["mode"] for t in forwarded["tracks"]] == ["forward", "forward"]
+
+
+async def test_a_participant_leaving_does_not_disturb_the_others(relay: RelayServer, visit_id: str) -> None:
+    async with Browser(visit_id, "practitioner") as doctor, Browser(visit_id, "patient") as patient:
+        guest = Browser(visit_id, GUEST)
+        await guest.__aenter__()
+        await patient.publish(video=SyntheticVideoTrack())
+        await guest.publish(video=SyntheticVideoTrack())
+        from_patient = await doctor.subscribe("patient")
+        await doctor.subscribe(GUEST)
+        await guest.subscribe("patient")
+        await wait_for(lambda: from_patient["video"].decoded >= 5, timeout=20, what="the doctor receiving the patient")
+        await guest.close()  # the guest's tab goes away: its peer connections close
+        visit = relay.relay.visits[visit_id]
+        await wait_for(
+            lambda: GUEST not in visit.participants, timeout=20, what="the relay dropping the guest's connections"
+        )
+        at = from_patient["video"].decoded
+        await wait_for(lambda: from_patient["video"].decoded >= at + 30, timeout=20, what="the patient's video still")
+        assert doctor.pcs["sub:patient"].connectionState == "connected"
+        assert doctor.pcs[f"sub:{GUEST}"].connectionState == "connected"  # waits for the guest to publish again
