@@ -3541,10 +3541,14 @@ export interface components {
             /** @description The participant whose media this track carries. */
             source: string;
             mode: components["schemas"]["ModeEnum"];
-            codec: string;
+            codec: string | null;
+            source_codec?: string | null;
             packets: number;
             bytes: number;
             keyframe_requests: number;
+            dropped?: number;
+            /** @description Frames the relay encoded (transcode only). */
+            encoded_frames?: number;
         };
         /**
          * @description * `audio` - audio
