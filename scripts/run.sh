@@ -42,7 +42,8 @@ export NOTIFICATIONS_PUBLIC_BASE_URL="${NOTIFICATIONS_PUBLIC_BASE_URL:-http://12
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
 .venv/bin/python manage.py seed_demo_scheduling
-.venv/bin/python manage.py seed_demo_telehealth
+# The telehealth demo prints the demo interpreter's join link (issue 7) on a line of its own for the banner.
+demo_guest_link="$(.venv/bin/python manage.py seed_demo_telehealth | tee /dev/stderr | sed -n 's/^demo-guest-link: //p')"
 .venv/bin/python manage.py seed_demo_notifications
 .venv/bin/python manage.py reminders_backfill
 
@@ -52,7 +53,9 @@ cat <<MSG
   API docs:   http://127.0.0.1:${PORT}/api/v1/docs/
   Demo logins (password: ${DEMO_PASSWORD:-consulta-demo}):
     admin, doctor, doctor2, nurse, scheduler, billing, patient, patient2
-${demo_providers:+  Reminders go to local fakes (demo mode); the first ones arrive within a minute:
+${demo_guest_link:+  Three-party visit: sign in as patient and check in, as doctor admit; then open this interpreter link in
+  a private window (doctor admits the guest from the visit page): http://127.0.0.1:${PORT}${demo_guest_link}
+}${demo_providers:+  Reminders go to local fakes (demo mode); the first ones arrive within a minute:
 ${demo_providers}}  Ctrl-C stops everything.
 
 MSG

@@ -188,7 +188,7 @@ def invitation_create(
         )
         if visit is not None:
             _push_roster(visit.pk)
-    token = signing.dumps(str(invitation.pk), salt=INVITE_SALT)
+    token = invitation_token(invitation_id=str(invitation.pk))
     return InvitationRef(
         id=str(invitation.pk),
         participant_id=invitation.participant_id,
@@ -200,6 +200,12 @@ def invitation_create(
         url=JOIN_PATH + token,
         expires_at=invitation.expires_at,
     )
+
+
+def invitation_token(*, invitation_id: str) -> str:
+    """The link token of an invitation: ``django.core.signing`` of its id (salt ``telehealth.invite``). Signing the
+    same id again gives another valid token for the same single-use invitation (the demo re-prints its link)."""
+    return signing.dumps(str(invitation_id), salt=INVITE_SALT)
 
 
 def _invitation_id(token: Any) -> Any:

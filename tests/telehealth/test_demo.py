@@ -27,7 +27,15 @@ def test_demo_patients_can_check_in_now_and_the_queue_shows_both(hour: int) -> N
         first = demo_seed_telehealth()
         assert first.kept + first.booked == 2  # the scheduling demo may already have booked one of them
         call_command("seed_demo_telehealth")
-        assert demo_seed_telehealth().booked == 0
+        again = demo_seed_telehealth()
+        assert again.booked == 0
+        # The demo interpreter's link: the same single-use invitation on every run.
+        assert first.guest_url is not None
+        assert again.guest_url is not None
+        assert first.guest_url.startswith("/visit/join/")
+        from telehealth.models import VisitInvitation
+
+        assert VisitInvitation.objects.filter(name="Demo Interpreter").count() == 1
         doctor = User.objects.get(username="doctor")
         for username in ("patient", "patient2"):
             user = User.objects.get(username=username)

@@ -22,3 +22,6 @@ class Command(BaseCommand):
                 f"Telehealth demo ready: {summary.kept} open video visits kept, {summary.booked} booked."
             )
         )
+        if summary.guest_url:
+            # One line scripts/run.sh picks up for its banner (a path; the banner adds the host).
+            self.stdout.write(f"demo-guest-link: {summary.guest_url}")
