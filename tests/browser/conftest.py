@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from ehr.services.demo import demo_seed
 from scheduling.services.demo import demo_seed_scheduling
 from telehealth.services.demo import demo_seed_telehealth
-from tests.support.servers import ROOT, Daphne, Turn
+from tests.support.servers import ROOT, Daphne, Relay, Turn
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -100,6 +100,14 @@ def server(demo_data, turn: Turn, tmp_path_factory: pytest.TempPathFactory) -> I
     if not (ROOT / "frontend" / "dist" / "index.html").is_file():
         pytest.fail("frontend/dist is not built: run `make frontend` (make test does it)")
     proc = Daphne(tmp_path_factory.mktemp("browser-server"), name="daphne-browser", env=turn.django_env())
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def relay(server: Daphne, turn: Turn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    """The media relay process (issue 7) on the test database and Redis, reaching browsers through the coturn."""
+    proc = Relay(tmp_path_factory.mktemp("relay"), env=turn.django_env())
     yield proc
     proc.stop()
 

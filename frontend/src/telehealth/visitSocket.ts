@@ -34,6 +34,10 @@ export interface RosterEntry {
   admitted: boolean;
   muted: boolean;
   connected: boolean;
+  /** "admitted" | "waiting" | "invited" | "removed" | "expired" (guests), when the server says. */
+  status?: string;
+  /** The device check passed. */
+  ready?: boolean;
 }
 
 /** The relay call's peer connection ids: `pub` (this side's media), `sub:<participant>` (one per other participant). */
