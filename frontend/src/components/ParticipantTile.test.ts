@@ -114,5 +114,6 @@ describe("describeInvitationError", () => {
     expect(describeInvitationError(new ApiError(410, "invitation_expired", ""))).toMatch(/expired/);
     expect(describeInvitationError(new ApiError(409, "invitation_used", ""))).toMatch(/already been used/);
     expect(describeInvitationError(new ApiError(400, "invalid_token", ""))).toMatch(/not valid/);
+    expect(describeInvitationError(new ApiError(410, "invitation_revoked", ""))).toMatch(/withdrawn/);
   });
 });

@@ -4,6 +4,9 @@ import { ApiError } from "../api/client";
 export function describeInvitationError(failure: unknown): string {
   if (!(failure instanceof ApiError)) return "The link could not be opened. Check your connection and try again.";
   if (failure.status === 0) return failure.detail;
+  if (failure.code === "invitation_revoked") {
+    return "This invitation was withdrawn by the clinic. Ask them if you should still join.";
+  }
   if (failure.status === 410 || failure.code === "invitation_expired") {
     return "This invitation link has expired. Ask the clinic or the person who invited you for a new one.";
   }
