@@ -164,6 +164,13 @@ def appointment_is_current(source_id: str) -> bool:
     return row is not None and row[0] == AppointmentStatus.BOOKED and row[1] > timezone.now()
 
 
+def appointments_current(source_ids: list[str]) -> set[str]:
+    """``appointment_is_current`` for many appointments in one query (a dispatch pass)."""
+    ids = [int(source_id) for source_id in source_ids if source_id.isdigit()]
+    current = Appointment.objects.filter(pk__in=ids, status=AppointmentStatus.BOOKED, start__gt=timezone.now())
+    return {str(pk) for pk in current.values_list("pk", flat=True)}
+
+
 def _patient_actor(appointment_id: int, patient_id: int) -> tuple[Appointment | None, User | None]:
     appointment = Appointment.objects.filter(pk=appointment_id, patient_id=patient_id).first()
     user_id = Patient.objects.filter(pk=patient_id).values_list("user_id", flat=True).first()
@@ -225,7 +232,7 @@ def appointment_reschedule_request_by_sms(source_id: str, patient_id: int) -> st
 
 
 def register() -> None:
-    registry.register_source_check(SOURCE, appointment_is_current)
+    registry.register_source_check(SOURCE, appointment_is_current, many=appointments_current)
     registry.register_action_handler("appointment.confirm", appointment_confirm_by_sms)
     registry.register_action_handler("appointment.cancel", appointment_cancel_by_sms)
     registry.register_action_handler("appointment.reschedule_request", appointment_reschedule_request_by_sms)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -33,7 +33,15 @@ from django.utils import timezone
 
 from notifications import providers, registry
 from notifications.dto import MessageRef
-from notifications.models import Channel, ContactPreference, DeliveryAttempt, MessageState, OutboundMessage, Provider
+from notifications.models import (
+    Channel,
+    ContactPreference,
+    DeliveryAttempt,
+    MessageState,
+    MessageTemplate,
+    OutboundMessage,
+    Provider,
+)
 from notifications.providers import SendResult
 from notifications.services.messages import contact_for, message_enqueue, preference_for
 from notifications.services.rendering import render
@@ -97,7 +105,7 @@ def _opted_out(message: OutboundMessage, preferences: dict[int, ContactPreferenc
     return preference.email_opt_out if message.channel == Channel.EMAIL else False
 
 
-def _render(message: OutboundMessage) -> None:
+def _render(message: OutboundMessage, templates: dict[tuple[str, str, str], MessageTemplate | None]) -> None:
     context = dict(message.context)
     for provide in registry.context_providers(message.template_key):
         try:
@@ -105,7 +113,11 @@ def _render(message: OutboundMessage) -> None:
         except Exception:  # a missing link must not lose the reminder; it is sent without it
             logger.exception("context provider failed for message %s", message.id)
     message.subject, message.body = render(
-        template_key=message.template_key, channel=message.channel, language=message.language, context=context
+        template_key=message.template_key,
+        channel=message.channel,
+        language=message.language,
+        context=context,
+        cache=templates,
     )
 
 
@@ -137,8 +149,11 @@ def _claim(limit: int) -> list[Claim]:
             first_started[message_pk] = min(started_at, first_started.get(message_pk, started_at))
             if number == attempts_of[message_pk] and outcome == Outcome.TIMEOUT:
                 unknown_outcome.add(message_pk)
+        current = _current_sources(rows)
+        templates: dict[tuple[str, str, str], MessageTemplate | None] = {}
+        sending: list[OutboundMessage] = []
         for message in rows:
-            if message.source_type and not registry.source_is_current(message.source_type, message.source_id):
+            if message.source_type and (message.source_type, message.source_id) not in current:
                 message_transition(message, S.WITHDRAWN)
                 message.save()
                 continue
@@ -153,12 +168,11 @@ def _claim(limit: int) -> list[Claim]:
                 to_fall_back.append(message.pk)
                 continue
             if not message.body:
-                _render(message)
+                _render(message, templates)
             message_transition(message, S.SENDING)
             message.attempts = number
             message.provider = provider
-            message.save()
-            DeliveryAttempt.objects.create(message=message, number=number, provider=provider, started_at=now)
+            sending.append(message)
             claims.append(
                 Claim(
                     message_id=message.pk,
@@ -173,9 +187,30 @@ def _claim(limit: int) -> list[Claim]:
                     look_up_since=first_started.get(message.pk) if message.pk in unknown_outcome else None,
                 )
             )
+        # One UPDATE and one INSERT for the whole pass (the rows are locked above), not a save and a create each.
+        OutboundMessage.objects.bulk_update(
+            sending, ["state", "updated_at", "attempts", "provider", "subject", "body"], batch_size=500
+        )
+        DeliveryAttempt.objects.bulk_create(
+            [DeliveryAttempt(message=m, number=m.attempts, provider=m.provider, started_at=now) for m in sending],
+            batch_size=500,
+        )
         for message_id in to_fall_back:
             message_fallback(message_id=message_id)
     return claims
+
+
+def _current_sources(rows: list[OutboundMessage]) -> set[tuple[str, str]]:
+    """(source type, id) of the rows whose source still wants its messages: one check per source type."""
+    by_type: dict[str, list[str]] = {}
+    for message in rows:
+        if message.source_type:
+            by_type.setdefault(message.source_type, []).append(message.source_id)
+    return {
+        (source_type, source_id)
+        for source_type, ids in by_type.items()
+        for source_id in registry.sources_current(source_type, sorted(set(ids)))
+    }
 
 
 def _hand_over(claim: Claim) -> SendResult | None:
@@ -218,8 +253,13 @@ def _errors_so_far(message: OutboundMessage) -> int:
 def _record(claim: Claim, result: SendResult) -> None:
     fall_back = False
     with transaction.atomic():
-        message = OutboundMessage.objects.select_for_update().get(pk=claim.message_id)
-        attempt = DeliveryAttempt.objects.select_for_update().get(message=message, number=claim.number)
+        # The attempt and its message, both locked, in one query.
+        attempt = (
+            DeliveryAttempt.objects.select_for_update()
+            .select_related("message")
+            .get(message_id=claim.message_id, number=claim.number)
+        )
+        message = attempt.message
         if attempt.finished_at is not None or message.state != S.SENDING or message.attempts != claim.number:
             return  # settled meanwhile (status callback or reconciler)
         if result.ambiguous and message.channel == Channel.SMS:
@@ -329,11 +369,15 @@ def messages_dispatch_due(*, limit: int = 200) -> int:
     if not claims:
         return 0
     threads = max(1, min(settings.NOTIFICATIONS_SEND_THREADS, len(claims)))
+    # Each outcome is recorded as soon as its provider answers, not after the whole batch: a worker killed
+    # mid-batch then leaves only the calls in flight unrecorded (SMS is looked up at the provider; an email accepted
+    # in that instant is the one that can go out twice, so the window is kept as short as one record).
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="notify-send") as pool:
-        results = list(pool.map(_hand_over_safely, claims))
-    for claim, result in zip(claims, results, strict=True):
-        if result is not None:
-            _record(claim, result)
+        pending = {pool.submit(_hand_over_safely, claim): claim for claim in claims}
+        for future in as_completed(pending):
+            result = future.result()
+            if result is not None:
+                _record(pending[future], result)
     return len(claims)
 
 

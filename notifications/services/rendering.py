@@ -20,15 +20,29 @@ class _Lenient(dict[str, Any]):
         return ""
 
 
-def render(*, template_key: str, channel: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+def render(
+    *,
+    template_key: str,
+    channel: str,
+    language: str,
+    context: dict[str, Any],
+    cache: dict[tuple[str, str, str], MessageTemplate | None] | None = None,
+) -> tuple[str, str]:
     """(subject, body) of a template over ``context``; an unknown placeholder renders empty, never an error. The
     language falls back to English, a missing template to a neutral one-liner (so a message is never lost for want
-    of wording)."""
-    template = (
-        MessageTemplate.objects.filter(kind=template_key, channel=channel, language__in=[language, "en"])
-        .order_by(_english_last(language))
-        .first()
-    )
+    of wording). ``cache`` (a dict the caller keeps for one dispatch pass) saves the template query for every
+    message after the first of its kind, channel and language."""
+    key = (template_key, channel, language)
+    if cache is not None and key in cache:
+        template = cache[key]
+    else:
+        template = (
+            MessageTemplate.objects.filter(kind=template_key, channel=channel, language__in=[language, "en"])
+            .order_by(_english_last(language))
+            .first()
+        )
+        if cache is not None:
+            cache[key] = template
     if template is None:
         return ("Message from your clinic", "You have a message from your clinic. Please sign in to Consulta.")
     values = _Lenient(context)

@@ -7,7 +7,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from notifications.errors import InvalidTransition
 from notifications.models import DeliveryAttempt, OutboundMessage
@@ -219,3 +220,19 @@ def test_stale_row_is_found_behind_hundreds_of_later_messages_to_the_same_number
     message.refresh_from_db()
     assert (message.state, message.provider_message_id) == ("sent", result.provider_message_id)
     assert twilio.count_key(message.idempotency_key) == 1
+
+
+def test_claiming_costs_the_same_queries_for_five_or_twenty_messages(providers, patient, frozen_now):  # type: ignore[no-untyped-def]
+    """A claim pass locks, checks sources and preferences, renders and marks its batch with a fixed number of
+    queries (one UPDATE and one INSERT for the whole batch), whatever the batch size."""
+    from notifications.services.dispatch import _claim
+
+    counts = []
+    for n in (5, 20):
+        for i in range(n):
+            _queue(patient, key=f"reminder:{n}:{i}")
+        with CaptureQueriesContext(connection) as queries:
+            assert len(_claim(100)) == n
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    assert counts[0] <= 8
