@@ -581,6 +581,13 @@ def guests_end_with_visit(visit: Visit) -> None:
     VisitInvitation.objects.filter(visit=visit, connected=True).update(connected=False)
 
 
+def roster_push_if_multiparty(visit: Visit) -> None:
+    """Inside a visit service's transaction (admit): push the roster after commit when the visit has guests or is
+    in relay mode (a 1:1 direct visit's sockets show no roster, so it costs one EXISTS query there)."""
+    if visit.media_mode == MediaMode.RELAY or VisitInvitation.objects.filter(visit=visit).exists():
+        _push_roster(visit.pk)
+
+
 def invitations_bind_visit(*, appointment_id: int, visit: Visit) -> None:
     """Inside ``visit_check_in``'s transaction: invitations made ahead for the appointment join its visit."""
     VisitInvitation.objects.filter(appointment_id=appointment_id, visit__isnull=True).update(visit=visit)

@@ -45,7 +45,7 @@ from telehealth.selectors import (
     parse_uuid,
     visit_detail_for,
 )
-from telehealth.services.guests import guests_end_with_visit, invitations_bind_visit
+from telehealth.services.guests import guests_end_with_visit, invitations_bind_visit, roster_push_if_multiparty
 from telehealth.services.transitions import visit_transition
 
 S = VisitStatus
@@ -249,6 +249,7 @@ def visit_admit(*, actor: User, visit_id: str, request: HttpRequest | None = Non
             visit.save()
             publish_visit_change(visit, practitioner_ids=[previous_practitioner, actor.pk])
             visit_state_send_on_commit(visit_id=visit.pk, status=visit.status)
+            roster_push_if_multiparty(visit)  # guests see the patient admitted
     except IntegrityError as exc:
         if ONE_IN_PROGRESS in str(exc):
             raise PractitionerBusy() from None

@@ -171,6 +171,17 @@ async def test_a_guest_session_joins_without_sign_in_and_everyone_gets_the_roste
     await guest.disconnect()
 
 
+async def test_admitting_the_patient_updates_the_guests_roster(visit: VisitRefs) -> None:
+    headers, _, _ = await sync_to_async(make_guest)(visit)
+    guest = await connect(headers, visit.id)
+    await receive_until(guest, kind("welcome"))
+    await sync_to_async(visit_admit_now)(visit)
+    assert await receive_until(guest, kind("visit-state")) == {"kind": "visit-state", "status": "in-progress"}
+    roster = await receive_until(guest, kind("roster"))
+    assert next(p for p in roster["participants"] if p["participant_id"] == "patient")["admitted"] is True
+    await guest.disconnect()
+
+
 async def test_no_guest_session_is_4401_and_a_guest_of_another_visit_is_4403(visit: VisitRefs) -> None:
     anonymous = await connect([(b"origin", b"http://testserver")], visit.id)
     assert await expect_close(anonymous, vp.CLOSE_NOT_AUTHENTICATED) == []
