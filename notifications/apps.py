@@ -9,3 +9,9 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from core.realtime.streams import register_group_authoriser
+        from notifications.selectors import health_may_receive
+
+        register_group_authoriser("notifications", health_may_receive)

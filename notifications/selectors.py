@@ -12,6 +12,7 @@ from django.db.models.functions import Cast, TruncDate
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.realtime.streams import StreamUser
 from ehr import selectors as ehr_selectors
 from ehr.errors import EhrError
 from ehr.models import Role, User
@@ -22,6 +23,11 @@ from notifications.services.rendering import mask_email, mask_phone
 
 S = MessageState
 HEALTH_VIEWERS = (Role.ADMIN, Role.SCHEDULER)
+
+
+def health_may_receive(user: StreamUser, name: str) -> bool:
+    """Realtime authoriser for ``group:notifications.*``: the health stream is for admins and schedulers."""
+    return name == "notifications.health" and isinstance(user, User) and user.has_role(*HEALTH_VIEWERS)
 
 
 def _authorise(actor: User) -> None:

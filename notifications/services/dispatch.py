@@ -43,6 +43,7 @@ from notifications.models import (
     Provider,
 )
 from notifications.providers import SendResult
+from notifications.services.health import health_changed
 from notifications.services.messages import contact_for, message_enqueue, preference_for
 from notifications.services.rendering import render
 from notifications.services.transitions import message_transition
@@ -197,6 +198,8 @@ def _claim(limit: int) -> list[Claim]:
         )
         for message_id in to_fall_back:
             message_fallback(message_id=message_id)
+        if rows:
+            health_changed()
     return claims
 
 
@@ -260,6 +263,7 @@ def _record(claim: Claim, result: SendResult) -> None:
             .get(message_id=claim.message_id, number=claim.number)
         )
         message = attempt.message
+        health_changed()  # published after commit, whatever the outcome below
         if attempt.finished_at is not None or message.state != S.SENDING or message.attempts != claim.number:
             return  # settled meanwhile (status callback or reconciler)
         if result.ambiguous and message.channel == Channel.SMS:
@@ -357,6 +361,8 @@ def messages_reconcile_stale(*, limit: int = 200) -> int:
                 message.next_attempt_at = now
             message.save()
             settled += 1
+        if settled:
+            health_changed()
     return settled
 
 
@@ -424,6 +430,7 @@ def message_fallback(*, message_id: uuid.UUID | str) -> MessageRef | None:
         if not following:
             return None
         channel, recipient = following[0]
+        health_changed()
         return message_enqueue(
             channel=channel,
             kind=message.kind,
@@ -461,6 +468,7 @@ def message_status_callback(
         status = provider_status.lower()
         if status not in TWILIO_DONE | TWILIO_SENT | TWILIO_FAILED:
             return message.state
+        health_changed()
         if message.state == S.SENDING:
             _settle_open_attempt(message, provider_message_id, status)
             if status in TWILIO_FAILED:

@@ -1,5 +1,6 @@
 """The reminder health screen: a scheduler sees what really happened to reminders sent through the local fake Twilio
-and fake SMTP (delivered, undelivered and fallen back to email), and resends the failed one.
+and fake SMTP (delivered, undelivered and fallen back to email), resends the failed one, and sees a reminder sent
+later appear without refreshing.
 
 The messages are real outbox rows driven by the notifications services: queued with ``message_enqueue_for_patient``,
 sent by ``messages_dispatch_due`` through the real Twilio SDK and Django's SMTP backend to the fakes, and settled by
@@ -248,6 +249,20 @@ def test_scheduler_sees_delivered_failed_and_fallen_back_reminders_and_resends_t
         page.get_by_role("button", name="Refresh").click()
         expect(row.get_by_test_id("resend-cell")).to_have_text("Resent already")
         expect(row.get_by_role("button", name="Resend")).to_have_count(0)
+
+        # Live: a reminder that goes out while the page is open shows up without "Refresh".
+        expect(page.get_by_test_id("reminders-live")).to_be_visible()
+
+        def send_one_more() -> int:
+            patient = Patient.objects.get(user__username=PATIENT)
+            _queue_reminder(patient, uuid.uuid4().hex[:12], "reminder:live")
+            _dispatch_until_idle(providers.twilio)
+            return message_health(actor=User.objects.get(username="scheduler"), days=14).totals.sent
+
+        with django_db_blocker.unblock():
+            sent_now = off_loop(send_one_more)
+        assert sent_now > seeded.totals["sent"]
+        expect(totals.locator('[data-total="sent"] dd')).to_have_text(str(sent_now))
     finally:
         ctx.close()
 

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { formatDate } from "../format";
 import { mountApp, settle, waitFor, type MountedApp } from "../testing/app";
@@ -17,6 +17,7 @@ let fake: FakeNotifications;
 const FAILED_SMS = "6f1c2a52-0000-4000-8000-000000000001";
 const UNDELIVERABLE_EMAIL = "6f1c2a52-0000-4000-8000-000000000002";
 const RESENT_BEFORE = "6f1c2a52-0000-4000-8000-000000000003";
+const HEALTH_STREAM = "group:notifications.health";
 
 async function openPage(): Promise<MountedApp> {
   mounted = await mountApp("/schedule/reminders", backend);
@@ -231,6 +232,42 @@ describe("reminder health page", () => {
     button("Refresh").click();
     await settle();
     expect(failureCells(FAILED_SMS).at(-1)).toBe("Resent already");
+  });
+
+  it("follows the live stream: fetches again on a change and once more after the server's window", async () => {
+    await openPage();
+    const page = mounted!;
+    page.socket().open();
+    page.socket().hello({ "user:5": 0 });
+    await waitFor(
+      () => page.socket().sent.some((f) => JSON.stringify(f) === JSON.stringify({ kind: "subscribe", stream: HEALTH_STREAM })),
+      "the health stream subscription",
+    );
+    page.socket().receive({ kind: "subscribed", stream: HEALTH_STREAM, seq: 0 });
+    await waitFor(() => !!document.querySelector('[data-testid="reminders-live"]'), "the live note");
+    expect(total("sent")).toBe("65");
+
+    // Only the page's trailing timer is faked time: the fake backend answers on real zero-delay timers, which
+    // advanceTimersByTimeAsync runs too.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const before = fake.healthCalls().length;
+      fake.days[0] = makeHealthDay({ date: "2026-03-04", channel: "sms", sent: 41, delivered: 38, failed: 2, undeliverable: 1, fell_back: 3 });
+      page.socket().push({ stream: HEALTH_STREAM, seq: 1, type: "notifications.health_changed", data: { window_seconds: 2 }, at: new Date().toISOString() });
+      await vi.advanceTimersByTimeAsync(50);
+      expect(fake.healthCalls().length).toBe(before + 1);
+      expect(total("sent")).toBe("66");
+
+      // A change inside the window, after the event went out: the trailing fetch shows it.
+      fake.days[0] = makeHealthDay({ date: "2026-03-04", channel: "sms", sent: 42, delivered: 39, failed: 2, undeliverable: 1, fell_back: 3 });
+      await vi.advanceTimersByTimeAsync(2_800);
+      expect(fake.healthCalls().length).toBe(before + 1);
+      await vi.advanceTimersByTimeAsync(300);
+      expect(fake.healthCalls().length).toBe(before + 2);
+      expect(total("sent")).toBe("67");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("shows in the row why a resend was refused, and keeps the button", async () => {
