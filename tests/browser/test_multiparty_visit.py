@@ -280,3 +280,33 @@ def test_the_scheduler_invites_an_interpreter_ahead_of_time_from_the_calendar(
     finally:
         with django_db_blocker.unblock():
             off_loop(lambda: _give_back(booked.appointment_id))
+
+
+def test_the_doctor_moves_a_two_party_visit_to_the_relay_and_mutes_the_patient(
+    browser: Browser, server: Daphne, relay: Relay, django_db_blocker: DjangoDbBlocker
+) -> None:
+    with _live_visit(browser, server, django_db_blocker, "patient2", "doctor4") as live:
+        doctor, patient = live.doctor, live.patient
+        _frames_decoded(doctor)
+        _frames_decoded(patient)
+        for page in (doctor, patient):
+            page.evaluate("() => { window.__sameDocument = true; }")
+
+        doctor.get_by_test_id("visit-guests").get_by_role("button", name="Use relay").click()
+        for page in (doctor, patient):
+            _in_relay(page)
+            assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
+        expect(doctor.get_by_test_id("relay-mode")).to_be_visible()
+        _decoding(doctor, "patient")
+        _decoding(patient, "practitioner")
+
+        # Muted by the doctor: the patient's microphone is locked off until the doctor allows it again.
+        tile = doctor.locator('[data-testid=participant-tile][data-participant-id="patient"]')
+        tile.get_by_role("button", name=re.compile("^Mute ")).click()
+        expect(patient.get_by_test_id("muted-by-practitioner")).to_have_text("You were muted by the doctor.")
+        expect(patient.get_by_role("button", name="Unmute")).to_be_disabled()
+        expect(tile.get_by_test_id("participant-muted")).to_be_visible()
+        tile.get_by_role("button", name=re.compile("^Unmute ")).click()
+        expect(patient.get_by_test_id("muted-by-practitioner")).to_have_count(0)
+        patient.get_by_role("button", name="Unmute").click()
+        expect(tile.get_by_test_id("participant-muted")).to_have_count(0)
