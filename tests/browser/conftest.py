@@ -104,7 +104,9 @@ def server(demo_data, turn: Turn, tmp_path_factory: pytest.TempPathFactory) -> I
     proc.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the relay joins the channel-layer group `telehealth.relay` of the test Redis prefix, and a relay
+# left running for the rest of the session would answer the relay tests' signals too (tests/signaling/relay).
+@pytest.fixture(scope="module")
 def relay(server: Daphne, turn: Turn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     """The media relay process (issue 7) on the test database and Redis, reaching browsers through the coturn."""
     proc = Relay(tmp_path_factory.mktemp("relay"), env=turn.django_env())

@@ -233,6 +233,9 @@ def test_claiming_costs_the_same_queries_for_five_or_twenty_messages(providers, 
             _queue(patient, key=f"reminder:{n}:{i}")
         with CaptureQueriesContext(connection) as queries:
             assert len(_claim(100)) == n
-        counts.append(len(queries))
+        # The claim's own transaction (up to its COMMIT); after it, on commit, a throttled live-health event may
+        # or may not be published (notifications/services/health.py), which is not the claim's cost.
+        sql = [q["sql"] for q in queries.captured_queries]
+        counts.append(sql.index("COMMIT") + 1 if "COMMIT" in sql else len(sql))
     assert counts[0] == counts[1]
     assert counts[0] <= 8
