@@ -1,20 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { effectScope, type EffectScope } from "vue";
 
-import type { IceConfig } from "../api/types";
 import { FakeSocket } from "../testing/FakeSocket";
-import { FakePeerConnection, fakeMediaEnv, type FakeEnvHandle } from "../testing/fakeRtc";
+import { FakePeerConnection, fakeMediaEnv, turnIceConfig, type FakeEnvHandle } from "../testing/fakeRtc";
 import { VisitSocket, type RosterEntry } from "../telehealth/visitSocket";
 import { sourcesFor, useRelayCall, type RelayCall, type RelayCallOptions } from "./useRelayCall";
 
 const VISIT = "7f3c0000-0000-4000-8000-000000000002";
 const GUEST = `guest-${"a".repeat(32)}`;
-const ICE: IceConfig = {
-  iceServers: [{ urls: ["turn:turn.test:3478?transport=udp"], username: "1700000000:7", credential: "c2VjcmV0" }],
-  iceTransportPolicy: "all",
-  expiresAt: new Date(Date.now() + 600_000).toISOString(),
-  ttlSeconds: 600,
-};
+const ICE = turnIceConfig();
 
 let scope: EffectScope;
 let fake: FakeEnvHandle;

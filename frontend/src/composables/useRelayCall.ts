@@ -21,7 +21,7 @@ import { computed, getCurrentScope, onScopeDispose, ref, shallowRef, type Shallo
 import { telehealth } from "../api/endpoints";
 import type { IceConfig } from "../api/types";
 import { NO_SPEAKER, intervalLevel, nextSpeaker, type SpeakerState } from "../telehealth/activeSpeaker";
-import { describeMediaError, mediaEnv, type MediaEnv } from "../telehealth/env";
+import { mediaEnv, type MediaEnv } from "../telehealth/env";
 import type {
   MediaFrame,
   RelaySignalFrame,
@@ -29,7 +29,8 @@ import type {
   ServerFrame,
   VisitSocket,
 } from "../telehealth/visitSocket";
-import { candidateFrame, type DeviceOption } from "./useVisitCall";
+import { useLocalMedia, type MediaKind } from "./useLocalMedia";
+import { candidateFrame, rtcConfiguration } from "./useVisitCall";
 
 export interface RelayCallOptions {
   visitId: string;
@@ -76,8 +77,6 @@ export interface RemoteParticipant {
   screen: boolean;
 }
 
-type Kind = "audio" | "video";
-
 interface PcEntry {
   id: string;
   /** The participant a `sub` receives from; null for `pub`. */
@@ -119,19 +118,9 @@ export function useRelayCall(options: RelayCallOptions) {
   const fetchIce = options.iceConfig ?? ((id: string) => telehealth.iceServers(id));
 
   const phase = ref<RelayPhase>("starting");
-  const localStream: ShallowRef<MediaStream | null> = shallowRef(options.localStream ?? null);
-  const muted = ref(false);
   /** The practitioner muted this participant: the microphone stays off until they allow it again. */
   const mutedByPractitioner = ref(false);
-  const cameraOff = ref(false);
-  const sharing = ref(false);
-  const audioOnly = ref(false);
-  const mediaError = ref("");
   const relayError = ref("");
-  const cameras = ref<DeviceOption[]>([]);
-  const microphones = ref<DeviceOption[]>([]);
-  const cameraId = ref("");
-  const microphoneId = ref("");
   /** Connections offered again after a failure (all ids together). */
   const restarts = ref(0);
   const remotes: ShallowRef<Record<string, RemoteParticipant>> = shallowRef({});
@@ -142,7 +131,6 @@ export function useRelayCall(options: RelayCallOptions) {
   let ice: IceConfig | null = null;
   const entries = new Map<string, PcEntry>();
   let speaker: SpeakerState = NO_SPEAKER;
-  let screenTrack: MediaStreamTrack | null = null;
   let statsTimer: ReturnType<typeof setTimeout> | null = null;
   let unsubscribe: (() => void)[] = [];
   let stopped = false;
@@ -152,63 +140,7 @@ export function useRelayCall(options: RelayCallOptions) {
 
   // --- media -------------------------------------------------------------------------------------------------
 
-  function track(kind: Kind): MediaStreamTrack | null {
-    const stream = localStream.value;
-    if (!stream) return null;
-    return (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0] ?? null;
-  }
-
-  /** What the `pub` sender of a kind carries now (null: nothing on the wire). */
-  function outgoing(kind: Kind): MediaStreamTrack | null {
-    if (kind === "audio") return mutedByPractitioner.value ? null : track("audio");
-    if (sharing.value && screenTrack) return screenTrack;
-    if (audioOnly.value) return null;
-    return track("video");
-  }
-
-  async function openMedia(): Promise<void> {
-    if (localStream.value) {
-      audioOnly.value = localStream.value.getVideoTracks().length === 0;
-      const mic = track("audio");
-      if (mic) muted.value = !mic.enabled;
-      const camera = track("video");
-      if (camera) cameraOff.value = !camera.enabled;
-      return;
-    }
-    try {
-      localStream.value = await env.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
-      return;
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "camera");
-    }
-    try {
-      localStream.value = await env.getUserMedia({ audio: true });
-      audioOnly.value = true;
-      mediaError.value = `${mediaError.value} The visit continues with sound only.`;
-    } catch (error) {
-      mediaError.value = `${describeMediaError(error)} The others will not hear or see you.`;
-      audioOnly.value = true;
-    }
-  }
-
-  async function refreshDevices(): Promise<void> {
-    let devices: MediaDeviceInfo[];
-    try {
-      devices = await env.enumerateDevices();
-    } catch {
-      return;
-    }
-    const option = (d: MediaDeviceInfo, i: number, word: string) => ({
-      deviceId: d.deviceId,
-      label: d.label || `${word} ${i + 1}`,
-    });
-    cameras.value = devices.filter((d) => d.kind === "videoinput").map((d, i) => option(d, i, "Camera"));
-    microphones.value = devices.filter((d) => d.kind === "audioinput").map((d, i) => option(d, i, "Microphone"));
-    cameraId.value = track("video")?.getSettings().deviceId ?? cameraId.value;
-    microphoneId.value = track("audio")?.getSettings().deviceId ?? microphoneId.value;
-  }
-
-  function pubSender(kind: Kind): RTCRtpSender | null {
+  function pubSender(kind: MediaKind): RTCRtpSender | null {
     const pc = entries.get("pub")?.pc;
     if (!pc) return null;
     // The pub connection's transceivers are ours, in the order we added them: audio, then video.
@@ -216,144 +148,37 @@ export function useRelayCall(options: RelayCallOptions) {
     return transceivers[kind === "audio" ? 0 : 1]?.sender ?? null;
   }
 
-  async function putOnAir(kind: Kind): Promise<void> {
-    const sender = pubSender(kind);
-    if (!sender) return;
-    try {
-      await sender.replaceTrack(outgoing(kind));
-    } catch {
-      // The connection closed meanwhile; the next one starts with the right track.
-    }
-  }
-
-  function announceMedia(): void {
-    socket.send({
-      kind: "media",
-      audio: Boolean(outgoing("audio")) && !muted.value,
-      video: Boolean(outgoing("video")) && (sharing.value || !cameraOff.value),
-      screen: sharing.value,
-    });
-  }
-
-  function setMuted(on: boolean): void {
-    muted.value = on;
-    for (const t of localStream.value?.getAudioTracks() ?? []) t.enabled = !on;
-    announceMedia();
-  }
-
-  function toggleMute(): void {
-    if (mutedByPractitioner.value && muted.value) return;
-    setMuted(!muted.value);
-  }
-
-  function toggleCamera(): void {
-    cameraOff.value = !cameraOff.value;
-    for (const t of localStream.value?.getVideoTracks() ?? []) t.enabled = !cameraOff.value;
-    announceMedia();
-  }
-
-  async function swapTrack(kind: Kind, fresh: MediaStreamTrack): Promise<void> {
-    const old = track(kind);
-    const tracks = (localStream.value?.getTracks() ?? []).filter((t) => t !== old);
-    fresh.enabled = kind === "audio" ? !muted.value : !cameraOff.value;
-    localStream.value = env.createMediaStream([...tracks, fresh]);
-    old?.stop();
-    await putOnAir(kind);
-  }
-
-  async function switchCamera(deviceId: string): Promise<void> {
-    try {
-      const stream = await env.getUserMedia({ video: { deviceId: { exact: deviceId } } });
-      const fresh = stream.getVideoTracks()[0];
-      if (!fresh) return;
-      audioOnly.value = false;
-      await swapTrack("video", fresh);
-      cameraId.value = deviceId;
-      mediaError.value = "";
-      announceMedia();
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "camera");
-    }
-  }
-
-  async function switchMicrophone(deviceId: string): Promise<void> {
-    try {
-      const stream = await env.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
-      const fresh = stream.getAudioTracks()[0];
-      if (!fresh) return;
-      await swapTrack("audio", fresh);
-      microphoneId.value = deviceId;
-      mediaError.value = "";
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "microphone");
-    }
-  }
-
-  async function stopScreenShare(): Promise<void> {
-    const shared = screenTrack;
-    screenTrack = null;
-    sharing.value = false;
-    shared?.stop();
-    await putOnAir("video");
-    announceMedia();
-  }
-
-  async function startScreenShare(): Promise<void> {
-    if (sharing.value) return;
-    let stream: MediaStream;
-    try {
-      stream = await env.getDisplayMedia({ video: true, audio: false });
-    } catch (error) {
-      if (error instanceof DOMException && error.name === "NotAllowedError") return;
-      mediaError.value = "Your screen could not be shared.";
-      return;
-    }
-    const shared = stream.getVideoTracks()[0];
-    if (!shared) return;
-    screenTrack = shared;
-    sharing.value = true;
-    shared.addEventListener("ended", () => {
-      if (screenTrack === shared) void stopScreenShare();
-    });
-    await putOnAir("video");
-    announceMedia();
-  }
-
-  async function setAudioOnly(on: boolean): Promise<void> {
-    if (on) {
-      audioOnly.value = true;
-      const camera = track("video");
-      if (camera) {
-        localStream.value = env.createMediaStream((localStream.value?.getTracks() ?? []).filter((t) => t !== camera));
-        camera.stop();
+  const media = useLocalMedia({
+    env,
+    localStream: options.localStream,
+    async replaceTrack(kind, track) {
+      const sender = pubSender(kind);
+      if (!sender) return;
+      try {
+        await sender.replaceTrack(track);
+      } catch {
+        // The connection closed meanwhile; the next one starts with the right track.
       }
-      await putOnAir("video");
-      announceMedia();
-      return;
-    }
-    try {
-      const stream = await env.getUserMedia({ video: cameraId.value ? { deviceId: cameraId.value } : true });
-      const fresh = stream.getVideoTracks()[0];
-      if (!fresh) return;
-      audioOnly.value = false;
-      await swapTrack("video", fresh);
-      mediaError.value = "";
-      announceMedia();
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "camera");
-    }
-  }
+    },
+    announce: (state) => socket.send({ kind: "media", ...state }),
+    video: { width: { ideal: 640 }, height: { ideal: 480 } },
+    audience: "The others",
+    // The stream may come from the direct call or the device check, muted or with the camera off there.
+    adoptTrackState: true,
+    micLocked: mutedByPractitioner,
+  });
+  const { localStream, outgoing, announceMedia } = media;
 
   /** The practitioner muted (audio false) or allowed again (audio true) this participant's microphone. */
   function onMutedByPractitioner(audio: boolean): void {
     if (!audio) {
       mutedByPractitioner.value = true;
-      setMuted(true);
+      media.setMuted(true);
     } else {
       // Allowed to speak again: the user unmutes when ready (never unmuted remotely).
       mutedByPractitioner.value = false;
     }
-    void putOnAir("audio");
+    void media.putOnAir("audio");
   }
 
   // --- remote participants -----------------------------------------------------------------------------------
@@ -375,13 +200,6 @@ export function useRelayCall(options: RelayCallOptions) {
   }
 
   // --- connections -------------------------------------------------------------------------------------------
-
-  function rtcConfig(): RTCConfiguration {
-    return {
-      iceServers: ice?.iceServers ?? [],
-      iceTransportPolicy: options.forceRelay ? "relay" : (ice?.iceTransportPolicy ?? "all"),
-    };
-  }
 
   function selfId(): string | null {
     return socket.welcome?.participant_id ?? null;
@@ -503,7 +321,7 @@ export function useRelayCall(options: RelayCallOptions) {
   /** A new RTCPeerConnection for this id, its transceivers, and the offer to the relay. */
   async function offer(entry: PcEntry): Promise<void> {
     closeRtc(entry);
-    const pc = env.createPeerConnection(rtcConfig());
+    const pc = env.createPeerConnection(rtcConfiguration(ice, options.forceRelay ?? false));
     entry.pc = pc;
     pc.onicecandidate = (event) => {
       if (entry.pc !== pc) return;
@@ -695,7 +513,7 @@ export function useRelayCall(options: RelayCallOptions) {
   async function start(): Promise<void> {
     stopped = false;
     phase.value = "starting";
-    await Promise.all([openMedia().then(refreshDevices), loadIce()]);
+    await Promise.all([media.openMedia().then(media.refreshDevices), loadIce()]);
     if (stopped) return;
     started = true;
     unsubscribe = [
@@ -709,7 +527,7 @@ export function useRelayCall(options: RelayCallOptions) {
           sync();
         }
       }),
-      env.onDeviceChange(() => void refreshDevices()),
+      env.onDeviceChange(() => void media.refreshDevices()),
     ];
     announceMedia();
     sync();
@@ -723,9 +541,7 @@ export function useRelayCall(options: RelayCallOptions) {
     if (statsTimer) clearTimeout(statsTimer);
     statsTimer = null;
     for (const id of [...entries.keys()]) closeEntry(id, socket.status === "open");
-    screenTrack?.stop();
-    screenTrack = null;
-    sharing.value = false;
+    media.dropScreenShare();
     remotes.value = {};
     activeSpeaker.value = null;
   }
@@ -756,28 +572,28 @@ export function useRelayCall(options: RelayCallOptions) {
     remotes,
     activeSpeaker,
     pcIds,
-    muted,
+    muted: media.muted,
     mutedByPractitioner,
-    cameraOff,
-    sharing,
-    audioOnly,
-    mediaError,
+    cameraOff: media.cameraOff,
+    sharing: media.sharing,
+    audioOnly: media.audioOnly,
+    mediaError: media.mediaError,
     relayError,
-    cameras,
-    microphones,
-    cameraId,
-    microphoneId,
+    cameras: media.cameras,
+    microphones: media.microphones,
+    cameraId: media.cameraId,
+    microphoneId: media.microphoneId,
     restarts,
     start,
     stop,
     end,
-    toggleMute,
-    toggleCamera,
-    switchCamera,
-    switchMicrophone,
-    startScreenShare,
-    stopScreenShare,
-    setAudioOnly,
+    toggleMute: media.toggleMute,
+    toggleCamera: media.toggleCamera,
+    switchCamera: media.switchCamera,
+    switchMicrophone: media.switchMicrophone,
+    startScreenShare: media.startScreenShare,
+    stopScreenShare: media.stopScreenShare,
+    setAudioOnly: media.setAudioOnly,
     /** Takes one stats sample now (tests). */
     sample,
     /** Re-reads the socket's roster and mode now (tests; frames do it by themselves). */

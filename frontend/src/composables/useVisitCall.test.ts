@@ -1,21 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { effectScope, type EffectScope } from "vue";
 
-import type { CallQualityStats, IceConfig } from "../api/types";
+import type { CallQualityStats } from "../api/types";
 import { settle } from "../testing/app";
 import { FakeSocket } from "../testing/FakeSocket";
-import { FakePeerConnection, FakeStream, FakeTrack, connectedStats, fakeMediaEnv, type FakeEnvHandle } from "../testing/fakeRtc";
+import { FakePeerConnection, FakeStream, FakeTrack, connectedStats, fakeMediaEnv, turnIceConfig, type FakeEnvHandle } from "../testing/fakeRtc";
 import { VisitSocket } from "../telehealth/visitSocket";
 import { useVisitCall, type VisitCall, type VisitCallOptions } from "./useVisitCall";
 
 const VISIT = "7f3c0000-0000-4000-8000-000000000001";
 
-const ICE: IceConfig = {
-  iceServers: [{ urls: ["turn:turn.test:3478?transport=udp"], username: "1700000000:7", credential: "c2VjcmV0" }],
-  iceTransportPolicy: "all",
-  expiresAt: new Date(Date.now() + 600_000).toISOString(),
-  ttlSeconds: 600,
-};
+const ICE = turnIceConfig();
 
 let scope: EffectScope;
 let fake: FakeEnvHandle;

@@ -13,9 +13,9 @@
  * - ICE fails, or stays disconnected for `disconnectedGraceMs`: the practitioner restarts ICE (new offer, fresh TURN
  *   credentials if the old ones are about to expire); the patient asks for it with a `restart` signal.
  *
- * Media: mute, camera off, switch camera or microphone (replaceTrack, no renegotiation), screen share (replaceTrack
- * with the display track, back to the camera when sharing ends), audio-only. Each change is told to the peer with a
- * `media` frame.
+ * Media (useLocalMedia, shared with the relay call): mute, camera off, switch camera or microphone (replaceTrack, no
+ * renegotiation), screen share (replaceTrack with the display track, back to the camera when sharing ends),
+ * audio-only. Each change is told to the peer with a `media` frame.
  *
  * Stats: every `statsIntervalMs` a getStats summary (`stats`, for the Connection panel); every `reportIntervalMs`
  * the latest summary is reported to the API. Never logs SDP, candidates or anything about the patient.
@@ -26,7 +26,7 @@ import { telehealth } from "../api/endpoints";
 import type { CallQualityStats, IceConfig } from "../api/types";
 import type { PrefetchedIce } from "../stores/visit";
 import { summarizeStats, type StatsCounters, type StatsReportLike } from "../telehealth/callStats";
-import { describeMediaError, mediaEnv, type MediaEnv } from "../telehealth/env";
+import { mediaEnv, type MediaEnv } from "../telehealth/env";
 import type {
   IceCandidateFrame,
   MediaFrame,
@@ -35,6 +35,9 @@ import type {
   SignalFrame,
   VisitSocket,
 } from "../telehealth/visitSocket";
+import { useLocalMedia, type MediaKind } from "./useLocalMedia";
+
+export type { DeviceOption } from "./useLocalMedia";
 
 export interface VisitCallOptions {
   visitId: string;
@@ -65,11 +68,6 @@ export interface RemoteMedia {
   screen: boolean;
 }
 
-export interface DeviceOption {
-  deviceId: string;
-  label: string;
-}
-
 export type CallPhase =
   /** Opening the camera, fetching ICE servers. */
   | "starting"
@@ -81,8 +79,6 @@ export type CallPhase =
   | "reconnecting"
   | "ended"
   | "stopped";
-
-type Kind = "audio" | "video";
 
 /** Renew TURN credentials when less than this is left. */
 const CREDENTIAL_MARGIN_MS = 60_000;
@@ -99,6 +95,14 @@ export function candidateFrame(candidate: RTCIceCandidate | null): IceCandidateF
   };
 }
 
+/** The RTCPeerConnection configuration for these ICE servers (none: host candidates only); `forceRelay`: TURN only. */
+export function rtcConfiguration(ice: IceConfig | null, forceRelay: boolean): RTCConfiguration {
+  return {
+    iceServers: ice?.iceServers ?? [],
+    iceTransportPolicy: forceRelay ? "relay" : (ice?.iceTransportPolicy ?? "all"),
+  };
+}
+
 export function useVisitCall(options: VisitCallOptions) {
   const env = options.env ?? mediaEnv();
   const polite = options.role === "patient";
@@ -112,24 +116,13 @@ export function useVisitCall(options: VisitCallOptions) {
   const socket = options.socket;
 
   const phase = ref<CallPhase>("starting");
-  const localStream: ShallowRef<MediaStream | null> = shallowRef(options.localStream ?? null);
   const remoteStream: ShallowRef<MediaStream | null> = shallowRef(null);
   const connectionState = ref<RTCPeerConnectionState | "new">("new");
   const iceState = ref<RTCIceConnectionState | "new">("new");
-  const muted = ref(false);
-  const cameraOff = ref(false);
-  const sharing = ref(false);
-  const audioOnly = ref(false);
   const remoteMedia: Ref<RemoteMedia> = ref({ audio: true, video: true, screen: false });
   const peerPresent = ref(false);
   const stats: Ref<CallQualityStats | null> = ref(null);
-  /** A sentence for people about the camera/microphone or the connection; empty when all is well. */
-  const mediaError = ref("");
   const callError = ref("");
-  const cameras = ref<DeviceOption[]>([]);
-  const microphones = ref<DeviceOption[]>([]);
-  const cameraId = ref("");
-  const microphoneId = ref("");
   const restarts = ref(0);
   /** Frames decoded were seen at least once in this call (for the visit's modality). */
   const videoSeen = ref(false);
@@ -148,7 +141,6 @@ export function useVisitCall(options: VisitCallOptions) {
   let signalChain: Promise<void> = Promise.resolve();
   /** Candidates that came before the remote description of the current connection. */
   let earlyCandidates: (RTCIceCandidateInit | null)[] = [];
-  let screenTrack: MediaStreamTrack | null = null;
   let disconnectedTimer: ReturnType<typeof setTimeout> | null = null;
   let statsTimer: ReturnType<typeof setTimeout> | null = null;
   let lastCounters: StatsCounters | null = null;
@@ -161,183 +153,23 @@ export function useVisitCall(options: VisitCallOptions) {
 
   // --- media -------------------------------------------------------------------------------------------------
 
-  function track(kind: Kind): MediaStreamTrack | null {
-    const stream = localStream.value;
-    if (!stream) return null;
-    return (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0] ?? null;
-  }
-
-  /** The track the video sender should carry now: the screen while sharing, else the camera (null when off-air). */
-  function outgoing(kind: Kind): MediaStreamTrack | null {
-    if (kind === "video" && sharing.value && screenTrack) return screenTrack;
-    if (kind === "video" && audioOnly.value) return null;
-    return track(kind);
-  }
-
-  async function openMedia(): Promise<void> {
-    if (localStream.value) {
-      audioOnly.value = localStream.value.getVideoTracks().length === 0;
-      return;
-    }
-    try {
-      localStream.value = await env.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
-      return;
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "camera");
-    }
-    try {
-      localStream.value = await env.getUserMedia({ audio: true });
-      audioOnly.value = true;
-      mediaError.value = `${mediaError.value} The visit continues with sound only.`;
-    } catch (error) {
-      mediaError.value = `${describeMediaError(error)} The other side will not hear or see you.`;
-      audioOnly.value = true;
-    }
-  }
-
-  async function refreshDevices(): Promise<void> {
-    let devices: MediaDeviceInfo[];
-    try {
-      devices = await env.enumerateDevices();
-    } catch {
-      return;
-    }
-    const option = (d: MediaDeviceInfo, i: number, word: string) => ({
-      deviceId: d.deviceId,
-      label: d.label || `${word} ${i + 1}`,
-    });
-    cameras.value = devices.filter((d) => d.kind === "videoinput").map((d, i) => option(d, i, "Camera"));
-    microphones.value = devices.filter((d) => d.kind === "audioinput").map((d, i) => option(d, i, "Microphone"));
-    cameraId.value = track("video")?.getSettings().deviceId ?? cameraId.value;
-    microphoneId.value = track("audio")?.getSettings().deviceId ?? microphoneId.value;
-  }
-
-  function transceiver(kind: Kind): RTCRtpTransceiver | null {
+  function transceiver(kind: MediaKind): RTCRtpTransceiver | null {
     if (!pc) return null;
     return pc.getTransceivers().find((t) => t.currentDirection !== "stopped" && t.receiver.track.kind === kind) ?? null;
   }
 
-  async function putOnAir(kind: Kind): Promise<void> {
-    const sender = transceiver(kind)?.sender;
-    if (sender) await sender.replaceTrack(outgoing(kind));
-  }
-
-  function announceMedia(): void {
-    socket.send({
-      kind: "media",
-      audio: Boolean(track("audio")) && !muted.value,
-      video: Boolean(outgoing("video")) && (sharing.value || !cameraOff.value),
-      screen: sharing.value,
-    });
-  }
-
-  function toggleMute(): void {
-    muted.value = !muted.value;
-    for (const t of localStream.value?.getAudioTracks() ?? []) t.enabled = !muted.value;
-    announceMedia();
-  }
-
-  function toggleCamera(): void {
-    cameraOff.value = !cameraOff.value;
-    for (const t of localStream.value?.getVideoTracks() ?? []) t.enabled = !cameraOff.value;
-    announceMedia();
-  }
-
-  /** Puts `fresh` in place of the local track of its kind (stopping the old one) and on the sender. */
-  async function swapTrack(kind: Kind, fresh: MediaStreamTrack): Promise<void> {
-    const old = track(kind);
-    const tracks = (localStream.value?.getTracks() ?? []).filter((t) => t !== old);
-    fresh.enabled = kind === "audio" ? !muted.value : !cameraOff.value;
-    localStream.value = env.createMediaStream([...tracks, fresh]);
-    old?.stop();
-    await putOnAir(kind);
-  }
-
-  async function switchCamera(deviceId: string): Promise<void> {
-    try {
-      const stream = await env.getUserMedia({ video: { deviceId: { exact: deviceId } } });
-      const fresh = stream.getVideoTracks()[0];
-      if (!fresh) return;
-      audioOnly.value = false;
-      await swapTrack("video", fresh);
-      cameraId.value = deviceId;
-      mediaError.value = "";
-      announceMedia();
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "camera");
-    }
-  }
-
-  async function switchMicrophone(deviceId: string): Promise<void> {
-    try {
-      const stream = await env.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
-      const fresh = stream.getAudioTracks()[0];
-      if (!fresh) return;
-      await swapTrack("audio", fresh);
-      microphoneId.value = deviceId;
-      mediaError.value = "";
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "microphone");
-    }
-  }
-
-  async function stopScreenShare(): Promise<void> {
-    const shared = screenTrack;
-    screenTrack = null;
-    sharing.value = false;
-    shared?.stop();
-    await putOnAir("video");
-    announceMedia();
-  }
-
-  async function startScreenShare(): Promise<void> {
-    if (sharing.value) return;
-    let stream: MediaStream;
-    try {
-      stream = await env.getDisplayMedia({ video: true, audio: false });
-    } catch (error) {
-      // Cancelling the browser's picker is not an error worth a message.
-      if (error instanceof DOMException && error.name === "NotAllowedError") return;
-      mediaError.value = "Your screen could not be shared.";
-      return;
-    }
-    const shared = stream.getVideoTracks()[0];
-    if (!shared) return;
-    screenTrack = shared;
-    sharing.value = true;
-    // The browser's own "Stop sharing" ends the track: go back to the camera.
-    shared.addEventListener("ended", () => {
-      if (screenTrack === shared) void stopScreenShare();
-    });
-    await putOnAir("video");
-    announceMedia();
-  }
-
-  /** Sound only (a poor connection, or no camera): the camera stops; `false` opens it again. */
-  async function setAudioOnly(on: boolean): Promise<void> {
-    if (on) {
-      audioOnly.value = true;
-      const camera = track("video");
-      if (camera) {
-        localStream.value = env.createMediaStream((localStream.value?.getTracks() ?? []).filter((t) => t !== camera));
-        camera.stop();
-      }
-      await putOnAir("video");
-      announceMedia();
-      return;
-    }
-    try {
-      const stream = await env.getUserMedia({ video: cameraId.value ? { deviceId: cameraId.value } : true });
-      const fresh = stream.getVideoTracks()[0];
-      if (!fresh) return;
-      audioOnly.value = false;
-      await swapTrack("video", fresh);
-      mediaError.value = "";
-      announceMedia();
-    } catch (error) {
-      mediaError.value = describeMediaError(error, "camera");
-    }
-  }
+  const media = useLocalMedia({
+    env,
+    localStream: options.localStream,
+    async replaceTrack(kind, track) {
+      const sender = transceiver(kind)?.sender;
+      if (sender) await sender.replaceTrack(track);
+    },
+    announce: (state) => socket.send({ kind: "media", ...state }),
+    video: { width: { ideal: 1280 }, height: { ideal: 720 } },
+    audience: "The other side",
+  });
+  const { localStream, audioOnly, outgoing, announceMedia } = media;
 
   // --- connection --------------------------------------------------------------------------------------------
 
@@ -361,13 +193,6 @@ export function useVisitCall(options: VisitCallOptions) {
       // Without the API's servers the call can still connect directly (host candidates).
       ice = null;
     }
-  }
-
-  function rtcConfig(): RTCConfiguration {
-    return {
-      iceServers: ice?.iceServers ?? [],
-      iceTransportPolicy: forceRelay ? "relay" : (ice?.iceTransportPolicy ?? "all"),
-    };
   }
 
   function credentialsExpiring(): boolean {
@@ -460,7 +285,7 @@ export function useVisitCall(options: VisitCallOptions) {
   /** A new connection for this visit (the old one, if any, is closed). The practitioner then offers. */
   function newPc(): void {
     closePc();
-    const current = env.createPeerConnection(rtcConfig());
+    const current = env.createPeerConnection(rtcConfiguration(ice, forceRelay));
     pc = current;
     current.onicecandidate = (event) => {
       if (current !== pc) return;
@@ -566,7 +391,7 @@ export function useVisitCall(options: VisitCallOptions) {
     if (credentialsExpiring()) {
       try {
         await loadIce();
-        current.setConfiguration(rtcConfig());
+        current.setConfiguration(rtcConfiguration(ice, forceRelay));
       } catch {
         // Keep the old credentials: the restart may still work through STUN or the old allocation.
       }
@@ -684,12 +509,12 @@ export function useVisitCall(options: VisitCallOptions) {
     phase.value = "starting";
     // The camera opens (then the device lists, whose labels need its permission) while the ICE servers are
     // fetched: the first offer waits for the slower of the two, not for both in turn.
-    await Promise.all([openMedia().then(refreshDevices), loadFirstIce()]);
+    await Promise.all([media.openMedia().then(media.refreshDevices), loadFirstIce()]);
     if (stopped) return;
     unsubscribe = [
       socket.subscribe(onFrame),
       socket.attachSignals(onSignal),
-      env.onDeviceChange(() => void refreshDevices()),
+      env.onDeviceChange(() => void media.refreshDevices()),
     ];
     if (socket.status === "open") begin();
     else setPhase("waiting");
@@ -702,9 +527,7 @@ export function useVisitCall(options: VisitCallOptions) {
     unsubscribe = [];
     if (statsTimer) clearTimeout(statsTimer);
     statsTimer = null;
-    screenTrack?.stop();
-    screenTrack = null;
-    sharing.value = false;
+    media.dropScreenShare();
     closePc();
   }
 
@@ -729,32 +552,32 @@ export function useVisitCall(options: VisitCallOptions) {
     remoteStream,
     connectionState,
     iceState,
-    muted,
-    cameraOff,
-    sharing,
+    muted: media.muted,
+    cameraOff: media.cameraOff,
+    sharing: media.sharing,
     audioOnly,
     remoteMedia,
     peerPresent,
     stats,
-    mediaError,
+    mediaError: media.mediaError,
     callError,
-    cameras,
-    microphones,
-    cameraId,
-    microphoneId,
+    cameras: media.cameras,
+    microphones: media.microphones,
+    cameraId: media.cameraId,
+    microphoneId: media.microphoneId,
     restarts,
     videoSeen,
     negotiating,
     start,
     stop,
     end,
-    toggleMute,
-    toggleCamera,
-    switchCamera,
-    switchMicrophone,
-    startScreenShare,
-    stopScreenShare,
-    setAudioOnly,
+    toggleMute: media.toggleMute,
+    toggleCamera: media.toggleCamera,
+    switchCamera: media.switchCamera,
+    switchMicrophone: media.switchMicrophone,
+    startScreenShare: media.startScreenShare,
+    stopScreenShare: media.stopScreenShare,
+    setAudioOnly: media.setAudioOnly,
     requestRestart,
     /** Takes one stats sample now (tests, and the panel's "Refresh"). */
     sample,

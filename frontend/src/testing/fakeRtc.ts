@@ -3,6 +3,7 @@
  * keeps the signaling state machine of the spec closely enough for perfect negotiation, and a MediaEnv built on them.
  * The real thing is exercised by the Playwright tests in Chromium.
  */
+import type { IceConfig } from "../api/types";
 import type { MediaEnv } from "../telehealth/env";
 import type { WebSocketLike } from "../realtime/RealtimeClient";
 
@@ -314,6 +315,16 @@ export function fakeMediaEnv(
     now: () => clock.now,
   };
   return { env, clock, sockets, userMediaCalls };
+}
+
+/** ICE servers as the API gives them: one TURN server whose credentials last ten minutes from now. */
+export function turnIceConfig(): IceConfig {
+  return {
+    iceServers: [{ urls: ["turn:turn.test:3478?transport=udp"], username: "1700000000:7", credential: "c2VjcmV0" }],
+    iceTransportPolicy: "all",
+    expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    ttlSeconds: 600,
+  };
 }
 
 /** A getStats report of a connected call: the selected pair, both candidates, inbound video/audio, outbound. */
