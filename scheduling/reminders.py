@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ehr.models import Location, Patient, User
@@ -44,11 +44,23 @@ class PlannedReminder:
     due_at: dt.datetime
 
 
+_UNREAD = object()
+
+
 def reminder_times(
-    *, appointment_type_id: int, modality: str, start: dt.datetime, time_zone: str, now: dt.datetime
+    *,
+    appointment_type_id: int,
+    modality: str,
+    start: dt.datetime,
+    time_zone: str,
+    now: dt.datetime,
+    plan: ReminderPlan | None | object = _UNREAD,
 ) -> list[PlannedReminder]:
-    """The reminders an appointment starting at ``start`` gets, with quiet hours (in ``time_zone``) applied."""
-    plan = ReminderPlan.objects.filter(appointment_type_id=appointment_type_id).first()
+    """The reminders an appointment starting at ``start`` gets, with quiet hours (in ``time_zone``) applied.
+    ``plan``: the type's reminder plan (None: it has none) when the caller already read it."""
+    if plan is _UNREAD:
+        plan = ReminderPlan.objects.filter(appointment_type_id=appointment_type_id).first()
+    assert plan is None or isinstance(plan, ReminderPlan)
     if plan is not None and not plan.active:
         return []
     offsets = list(plan.offsets_minutes) if plan is not None else list(settings.REMINDER_DEFAULT_OFFSETS_MINUTES)
@@ -73,16 +85,29 @@ def reminder_times(
     return result
 
 
-def _context(appointment: Appointment, time_zone: str, clinic: str) -> dict[str, Any]:
+# What a reminder plan reads besides the patient's contact details, in one statement: the clinic's name and zone,
+# the practitioner's and the patient's names for the text, and the type's reminder plan.
+_PLAN_FACTS_SQL = f"""
+SELECT location.name, location.timezone, practitioner.last_name, patient.given_name,
+       plan.id, plan.offsets_minutes, plan.video_link_minutes, plan.active
+  FROM (SELECT 1) AS one
+  LEFT JOIN {Location._meta.db_table} AS location ON location.id = %(location)s
+  LEFT JOIN {User._meta.db_table} AS practitioner ON practitioner.id = %(practitioner)s
+  LEFT JOIN {Patient._meta.db_table} AS patient ON patient.id = %(patient)s
+  LEFT JOIN {ReminderPlan._meta.db_table} AS plan ON plan.appointment_type_id = %(type)s
+"""
+
+
+def _context(
+    appointment: Appointment, time_zone: str, clinic: str, practitioner_last_name: str | None, first_name: str | None
+) -> dict[str, Any]:
     zone = ZoneInfo(time_zone)
     local = appointment.start.astimezone(zone)
-    practitioner = User.objects.filter(pk=appointment.practitioner_id).values_list("last_name", "first_name").first()
-    first_name = Patient.objects.filter(pk=appointment.patient_id).values_list("given_name", flat=True).first()
     base = settings.NOTIFICATIONS_PUBLIC_BASE_URL.rstrip("/")
     return {
         "appointment_id": appointment.pk,
         "first_name": first_name or "",
-        "practitioner": f"Dr {practitioner[0]}" if practitioner and practitioner[0] else "your clinician",
+        "practitioner": f"Dr {practitioner_last_name}" if practitioner_last_name else "your clinician",
         "clinic": clinic,
         "when": local.strftime("%a %d %b %H:%M"),
         "time": local.strftime("%H:%M"),
@@ -93,13 +118,33 @@ def _context(appointment: Appointment, time_zone: str, clinic: str) -> dict[str,
 def reminders_plan(*, appointment: Appointment) -> int:
     """Queue the reminders of a just-booked (or just-moved) appointment in the caller's transaction, in one INSERT;
     returns how many the plan has. Idempotent per reminder key while not withdrawn (a repeated call writes nothing).
-    Callers: booking services (this is on booking's hot path: about seven queries)."""
+    Callers: booking services (this is on booking's hot path: three queries, the contact, the facts above and the
+    insert)."""
     if appointment.status not in ACTIVE_STATUSES:
         return 0
     contact = contact_for(appointment.patient_id)
-    clinic, location_zone = Location.objects.filter(pk=appointment.location_id).values_list(
-        "name", "timezone"
-    ).first() or ("", "UTC")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PLAN_FACTS_SQL,
+            {
+                "location": appointment.location_id,
+                "practitioner": appointment.practitioner_id,
+                "patient": appointment.patient_id,
+                "type": appointment.appointment_type_id,
+            },
+        )
+        clinic, location_zone, last_name, first_name, plan_id, offsets, video_minutes, active = cursor.fetchone()
+    plan = (
+        None
+        if plan_id is None
+        else ReminderPlan(
+            pk=plan_id,
+            appointment_type_id=appointment.appointment_type_id,
+            offsets_minutes=offsets,
+            video_link_minutes=video_minutes,
+            active=active,
+        )
+    )
     time_zone = contact.time_zone or location_zone or "UTC"
     planned = reminder_times(
         appointment_type_id=appointment.appointment_type_id,
@@ -107,6 +152,7 @@ def reminders_plan(*, appointment: Appointment) -> int:
         start=appointment.start,
         time_zone=time_zone,
         now=timezone.now(),
+        plan=plan,
     )
     if not planned:
         return 0
@@ -114,7 +160,7 @@ def reminders_plan(*, appointment: Appointment) -> int:
         patient_id=appointment.patient_id,
         kind="reminder",
         messages=[PlannedMessage(template_key=r.template_key, due_at=r.due_at, source_key=r.key) for r in planned],
-        context=_context(appointment, time_zone, clinic),
+        context=_context(appointment, time_zone, clinic or "", last_name, first_name),
         source=(SOURCE, appointment.pk),
         contact=contact,
     )

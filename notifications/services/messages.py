@@ -145,8 +145,36 @@ def preference_for(patient_id: int, *, lock: bool = False) -> ContactPreference:
 
 
 def contact_for(patient_id: int) -> Contact:
-    preference = preference_for(patient_id)
-    phone, email = Patient.objects.filter(pk=patient_id).values_list("phone", "email").get()
+    """The patient's usable channels (in preference order, with their addresses), language and time zone. One
+    query when the preference row exists (read with the record's phone and email)."""
+    row = (
+        Patient.objects.filter(pk=patient_id)
+        .values_list(
+            "phone",
+            "email",
+            "contact_preference__id",
+            "contact_preference__channels",
+            "contact_preference__language",
+            "contact_preference__sms_opt_out",
+            "contact_preference__email_opt_out",
+            "contact_preference__time_zone",
+        )
+        .get()
+    )
+    phone, email, preference_id, *stored = row
+    if preference_id is None:
+        preference = preference_for(patient_id)
+    else:
+        channels, language, sms_opt_out, email_opt_out, time_zone = stored
+        preference = ContactPreference(
+            pk=preference_id,
+            patient_id=patient_id,
+            channels=channels,
+            language=language,
+            sms_opt_out=sms_opt_out,
+            email_opt_out=email_opt_out,
+            time_zone=time_zone,
+        )
     usable: list[tuple[str, str]] = []
     for channel in preference.channels or DEFAULT_CHANNELS:
         if channel == Channel.SMS and phone and not preference.sms_opt_out and settings.NOTIFICATIONS_SMS_ENABLED:

@@ -110,20 +110,24 @@ class _Plan:
 # --- validation ------------------------------------------------------------------------------------------------
 
 
-def authorise_booking(*, actor: User, patient_id: int, request: HttpRequest | None) -> None:
+def authorise_booking(*, actor: User, patient_id: int, request: HttpRequest | None) -> int | None:
     """Who may book for whom: the patient for themselves, staff for patients they may schedule (``ehr.access``
-    ``SCHEDULE``). Audited by the access module when denied. Raises ``BookingForbidden`` or ``NotFound``."""
+    ``SCHEDULE``). Audited by the access module when denied. Raises ``BookingForbidden`` or ``NotFound``. Returns
+    the patient's portal user id (None without one), read with the record's status: the booking's live pushes
+    need it."""
     if not actor.has_role(*STAFF_BOOKERS, Role.PATIENT):
         raise BookingForbidden("your role cannot book appointments")
     try:
         patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request)
     except AccessDenied as exc:
         raise BookingForbidden("you may not book appointments for this patient") from exc
-    status = Patient.objects.filter(pk=patient_id).values_list("status", flat=True).first()
-    if status is None:
+    row = Patient.objects.filter(pk=patient_id).values_list("status", "user_id").first()
+    if row is None:
         raise NotFound("Patient", patient_id)
+    status, user_id = row
     if status != PatientStatus.ACTIVE:
         raise InvalidBooking({"patient_id": ["This patient record is not active."]})
+    return user_id
 
 
 def _appointment_type(appointment_type_id: int, actor: User) -> AppointmentType:
@@ -375,24 +379,58 @@ def plan_booking(
     return plan
 
 
-def _release_expired_holds(schedule_ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
-    """Expired tentative slots in the way are deleted (their holds marked expired) so the time can be taken."""
-    now = timezone.now()
-    expired = Slot.objects.filter(
-        schedule_id__in=schedule_ids,
-        status=SlotStatus.BUSY_TENTATIVE,
-        expires_at__lte=now,
-        period__overlap=DateTimeTZRange(start, end, "[)"),
-    )
-    hold_ids = list(expired.values_list("hold_id", flat=True))
-    if hold_ids:
-        Hold.objects.filter(pk__in=hold_ids, status=HoldStatus.ACTIVE).update(status=HoldStatus.EXPIRED)
-        Slot.objects.filter(hold_id__in=hold_ids).delete()
+# Expired holds in the way are released (their tentative slots deleted, the holds marked expired) so the time can
+# be taken; then one slot per schedule is inserted. Run after the schedules' booking locks, in the same round trip.
+_RELEASE_AND_INSERT_SQL = """
+WITH expired AS MATERIALIZED (
+    SELECT DISTINCT hold_id FROM scheduling_slot
+     WHERE schedule_id = ANY(%(ids)s::bigint[])
+       AND status = %(tentative)s
+       AND expires_at <= %(now)s
+       AND period && tstzrange(%(busy_start)s, %(busy_end)s, '[)')
+), marked AS (
+    UPDATE scheduling_hold SET status = %(hold_expired)s
+     WHERE id IN (SELECT hold_id FROM expired) AND status = %(hold_active)s
+)
+DELETE FROM scheduling_slot WHERE hold_id IN (SELECT hold_id FROM expired);
+WITH owner AS MATERIALIZED (
+    SELECT coalesce(
+               %(appointment_id)s::bigint,
+               CASE WHEN %(new_appointment)s THEN nextval(pg_get_serial_sequence(%(table)s, 'id')) END
+           ) AS id
+)
+INSERT INTO scheduling_slot (schedule_id, period, status, appointment_id, hold_id, expires_at, override)
+SELECT s.id, tstzrange(%(busy_start)s, %(busy_end)s, '[)'), %(status)s, owner.id, %(hold_id)s::uuid, %(expires_at)s,
+       %(override)s
+  FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS s(id, n) CROSS JOIN owner
+ ORDER BY s.n
+RETURNING id, schedule_id, appointment_id
+"""
 
 
-def _insert_slots(plan: _Plan, make: Any) -> list[Slot]:
+@dataclass
+class _Taken:
+    slots: list[Slot]
+    appointment_id: int | None  # a new appointment's id (``new_appointment``), else the one given
+
+
+def _insert_slots(
+    plan: _Plan,
+    *,
+    status: str,
+    appointment_id: int | None = None,
+    new_appointment: bool = False,
+    hold_id: UUID | None = None,
+    expires_at: dt.datetime | None = None,
+    override: bool = False,
+) -> _Taken:
     """Insert one slot per schedule in one statement; an exclusion violation becomes ``SlotUnavailable`` naming
-    the resource. When an auto-picked resource lost a race, retry with the next free candidate.
+    the resource. When an auto-picked resource lost a race, retry with the next free candidate. One round trip per
+    attempt: the booking locks, the release of expired holds in the way and the insert.
+
+    ``new_appointment``: the slots belong to an appointment not inserted yet; its id is drawn from the
+    appointment sequence here (the slots' foreign key is checked at commit), so a lost race stops before anything
+    else of the booking is written. The caller inserts the appointment with ``appointment_id`` of the result.
 
     Before inserting, each attempt takes the booking lock of every schedule it inserts on, in schedule-id order
     (the global lock order), and inserts the rows in that order too. The locks only queue the inserters of one
@@ -400,36 +438,76 @@ def _insert_slots(plan: _Plan, make: Any) -> list[Slot]:
     other's uncommitted row and wait for each other, and PostgreSQL breaks that deadlock by failing one of them
     with an error that is not an exclusion violation. The constraint still decides who gets the time. A deadlock
     that remains possible (two reschedules swapping times, each holding the slot it released) is reported as
-    ``SlotUnavailable`` like any lost race."""
+    ``SlotUnavailable`` like any lost race.
+
+    A savepoint is taken only when there is an alternative to retry with: otherwise a conflict ends the caller's
+    transaction (or its savepoint), which the raised error rolls back anyway."""
     for _attempt in range(AUTO_PICK_ATTEMPTS):
-        _release_expired_holds([s.pk for s in plan.schedules], plan.busy_start, plan.busy_end)
         ordered = sorted(plan.schedules, key=lambda schedule: schedule.pk)
-        slots = [make(schedule) for schedule in ordered]
+        retryable = any(plan.auto_picked.get(schedule.pk) for schedule in ordered)
+        params: dict[str, Any] = {
+            "ids": [schedule.pk for schedule in ordered],
+            "tentative": SlotStatus.BUSY_TENTATIVE,
+            "now": timezone.now(),
+            "busy_start": plan.busy_start,
+            "busy_end": plan.busy_end,
+            "hold_expired": HoldStatus.EXPIRED,
+            "hold_active": HoldStatus.ACTIVE,
+            "appointment_id": appointment_id,
+            "new_appointment": new_appointment,
+            "table": Appointment._meta.db_table,
+            "status": status,
+            "hold_id": hold_id,
+            "expires_at": expires_at,
+            "override": override,
+            "space": SCHEDULE_LOCK_SPACE,
+        }
+        locks = []
+        for index, schedule in enumerate(ordered):
+            params[f"lock{index}"] = schedule.pk % 2**31  # ids past 2^31 share a queue, harmlessly
+            locks.append(f"SELECT pg_advisory_xact_lock(%(space)s::integer, %(lock{index})s::integer);")
         try:
-            with transaction.atomic():  # a savepoint: a failed attempt gives back its rows and its locks
-                with connection.cursor() as cursor:  # one statement per lock, in order, in one round trip
-                    cursor.execute(
-                        ";".join(["SELECT pg_advisory_xact_lock(%s::integer, %s::integer)"] * len(ordered)),
-                        # ids past 2^31 share a queue, harmlessly
-                        [value for schedule in ordered for value in (SCHEDULE_LOCK_SPACE, schedule.pk % 2**31)],
-                    )
-                return Slot.objects.bulk_create(slots)
+            with transaction.atomic() if retryable else contextlib.nullcontext():
+                with connection.cursor() as cursor:
+                    cursor.execute("\n".join(locks) + _RELEASE_AND_INSERT_SQL, params)
+                    while cursor.nextset():
+                        pass
+                    rows = cursor.fetchall()
         except IntegrityError as exc:
             conflict = _conflicting_schedule(exc, plan)
             if conflict is None:
                 raise
             alternatives = plan.auto_picked.get(conflict.pk)
-            if not alternatives:
+            if not alternatives or not retryable:
                 raise SlotUnavailable(conflict.pk, conflict.name) from None
             replacement = alternatives.pop(0)
             plan.auto_picked[replacement.pk] = alternatives
             plan.others = [replacement if s.pk == conflict.pk else s for s in plan.others]
+            continue
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
                 raise
+            if not retryable:  # the transaction is aborted: nothing more can be read in it
+                raise SlotUnavailable(plan.practitioner_schedule.pk, plan.practitioner_schedule.name) from None
             busy = _busy_schedule_ids([s.pk for s in plan.schedules], plan.busy_start, plan.busy_end)
             conflict = next((s for s in plan.schedules if s.pk in busy), plan.practitioner_schedule)
             raise SlotUnavailable(conflict.pk, conflict.name) from None
+        by_id = {schedule.pk: schedule for schedule in ordered}
+        period = _range(plan)
+        slots = [
+            Slot(
+                pk=slot_id,
+                schedule=by_id[schedule_id],
+                period=period,
+                status=status,
+                appointment_id=owner,
+                hold_id=hold_id,
+                expires_at=expires_at,
+                override=override,
+            )
+            for slot_id, schedule_id, owner in rows
+        ]
+        return _Taken(slots=slots, appointment_id=rows[0][2] if rows else appointment_id)
     raise SlotUnavailable(plan.others[-1].pk, plan.others[-1].name)
 
 
@@ -493,16 +571,7 @@ def hold_create(
             created_by=actor,
             created_at=now,
         )
-        _insert_slots(
-            plan,
-            lambda schedule: Slot(
-                schedule=schedule,
-                period=_range(plan),
-                status=SlotStatus.BUSY_TENTATIVE,
-                hold=hold,
-                expires_at=hold.expires_at,
-            ),
-        )
+        _insert_slots(plan, status=SlotStatus.BUSY_TENTATIVE, hold_id=hold.pk, expires_at=hold.expires_at)
     return hold_dto(hold)
 
 
@@ -553,7 +622,7 @@ def hold_confirm(
     )
     if hold_patient is None:
         raise NotFound("Hold", hold_id)
-    authorise_booking(actor=actor, patient_id=hold_patient, request=request)
+    patient_user_id = authorise_booking(actor=actor, patient_id=hold_patient, request=request)
     with transaction.atomic():
         hold = _hold_for_update(hold_id, actor)
         if hold.status == HoldStatus.EXPIRED or (
@@ -580,7 +649,13 @@ def hold_confirm(
         hold.status = HoldStatus.CONSUMED
         hold.appointment = appointment
         hold.save(update_fields=["status", "appointment"])
-        _after_booking(actor=actor, appointment=appointment, request=request, data={"hold": str(hold.pk)})
+        _after_booking(
+            actor=actor,
+            appointment=appointment,
+            request=request,
+            data={"hold": str(hold.pk)},
+            patient_user_id=patient_user_id,
+        )
     return appointment_dto(appointment)
 
 
@@ -624,9 +699,12 @@ def _create_appointment(
     comment: str,
     override_reason: str,
     series_id: int | None = None,
+    pk: int | None = None,
+    encounter_id: int | None = None,
 ) -> Appointment:
     now = timezone.now()
     return Appointment.objects.create(
+        pk=pk,
         patient_id=patient_id,
         appointment_type=appointment_type,
         practitioner_id=practitioner_id,
@@ -636,6 +714,7 @@ def _create_appointment(
         start=start,
         end=end,
         series_id=series_id,
+        encounter_id=encounter_id,
         comment=comment,
         override_reason=override_reason,
         booked_by=actor,
@@ -644,19 +723,29 @@ def _create_appointment(
     )
 
 
-def _after_booking(*, actor: User, appointment: Appointment, request: HttpRequest | None, data: dict[str, Any]) -> None:
-    """The planned encounter in the EHR (the appointment on the patient's timeline) and the domain event, in the
-    booking's transaction."""
+def _plan_encounter(
+    *,
+    actor: User,
+    appointment_id: int,
+    appointment_type: AppointmentType,
+    patient_id: int,
+    practitioner_id: int,
+    location_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    request: HttpRequest | None,
+) -> int:
+    """The planned encounter in the EHR (the appointment on the patient's timeline); returns its id."""
     try:
         encounter = encounter_plan(
             actor=actor,
-            patient_id=appointment.patient_id,
-            practitioner_id=appointment.practitioner_id,
-            location_id=appointment.location_id,
-            modality=_encounter_modality(appointment.appointment_type),
-            planned_start=appointment.start,
-            planned_end=appointment.end,
-            appointment_id=appointment.pk,
+            patient_id=patient_id,
+            practitioner_id=practitioner_id,
+            location_id=location_id,
+            modality=_encounter_modality(appointment_type),
+            planned_start=start,
+            planned_end=end,
+            appointment_id=appointment_id,
             request=request,
         )
     except EhrPatientMerged as exc:  # merged between our checks and the write (the EHR's guard said so)
@@ -665,13 +754,48 @@ def _after_booking(*, actor: User, appointment: Appointment, request: HttpReques
         raise InvalidBooking({f"encounter_{name}": messages for name, messages in exc.fields.items()}) from exc
     except AccessDenied as exc:
         raise BookingForbidden("you may not book appointments for this patient") from exc
-    appointment.encounter_id = encounter.id
-    appointment.save(update_fields=["encounter_id"])
+    return encounter.id
+
+
+def _record_booked(
+    *, actor: User, appointment: Appointment, data: dict[str, Any], patient_user_id: int | None
+) -> None:
+    """The ``booked`` domain event (with its live pushes) and the reminders, in the booking's transaction."""
     appointment_event_record(
-        appointment=appointment, type="booked", actor=actor, from_status="", to_status=appointment.status, data=data
+        appointment=appointment,
+        type="booked",
+        actor=actor,
+        from_status="",
+        to_status=appointment.status,
+        data=data,
+        patient_user_id=patient_user_id,
     )
     # Reminders (scheduling/reminders.py): outbox rows in this same transaction.
     reminders_plan(appointment=appointment)
+
+
+def _after_booking(
+    *,
+    actor: User,
+    appointment: Appointment,
+    request: HttpRequest | None,
+    data: dict[str, Any],
+    patient_user_id: int | None,
+) -> None:
+    """For an appointment already inserted (a confirmed hold): its planned encounter, event and reminders."""
+    appointment.encounter_id = _plan_encounter(
+        actor=actor,
+        appointment_id=appointment.pk,
+        appointment_type=appointment.appointment_type,
+        patient_id=appointment.patient_id,
+        practitioner_id=appointment.practitioner_id,
+        location_id=appointment.location_id,
+        start=appointment.start,
+        end=appointment.end,
+        request=request,
+    )
+    appointment.save(update_fields=["encounter_id"])
+    _record_booked(actor=actor, appointment=appointment, data=data, patient_user_id=patient_user_id)
 
 
 def appointment_book(
@@ -698,7 +822,7 @@ def appointment_book(
     """
     comment = _clean_comment(comment)
     override_reason = _clean_override(actor, override_reason)
-    authorise_booking(actor=actor, patient_id=patient_id, request=request)
+    patient_user_id = authorise_booking(actor=actor, patient_id=patient_id, request=request)
     appointment_type = _appointment_type(appointment_type_id, actor)
     override = bool(override_reason)
     plan = plan_booking(
@@ -710,35 +834,43 @@ def appointment_book(
         resource_ids=list(resource_ids or []),
         override=override,
     )
+    practitioner_user_id = plan.practitioner_schedule.practitioner_id or 0
+    location_id = plan.practitioner_schedule.location_id
     with transaction.atomic():
+        # The slots first: a lost race ends here, before anything else is written.
+        taken = _insert_slots(plan, status=SlotStatus.BUSY, new_appointment=True, override=override)
+        assert taken.appointment_id is not None
+        encounter_id = _plan_encounter(
+            actor=actor,
+            appointment_id=taken.appointment_id,
+            appointment_type=appointment_type,
+            patient_id=patient_id,
+            practitioner_id=practitioner_user_id,
+            location_id=location_id,
+            start=plan.start,
+            end=plan.end,
+            request=request,
+        )
         appointment = _create_appointment(
+            pk=taken.appointment_id,
             actor=actor,
             appointment_type=appointment_type,
             patient_id=patient_id,
-            practitioner_id=plan.practitioner_schedule.practitioner_id or 0,
-            location_id=plan.practitioner_schedule.location_id,
+            practitioner_id=practitioner_user_id,
+            location_id=location_id,
             start=plan.start,
             end=plan.end,
             comment=comment,
             override_reason=override_reason,
             series_id=series_id,
+            encounter_id=encounter_id,
         )
         # The practitioner's user and location were read with the schedule: the answer needs no more queries.
         appointment.practitioner = plan.practitioner_schedule.practitioner or appointment.practitioner
         appointment.location = plan.practitioner_schedule.location
-        slots = _insert_slots(
-            plan,
-            lambda schedule: Slot(
-                schedule=schedule,
-                period=_range(plan),
-                status=SlotStatus.BUSY,
-                appointment=appointment,
-                override=override,
-            ),
-        )
         data: dict[str, Any] = {"override": True} if override else {}
-        _after_booking(actor=actor, appointment=appointment, request=request, data=data)
-    return appointment_dto(appointment, slots)
+        _record_booked(actor=actor, appointment=appointment, data=data, patient_user_id=patient_user_id)
+    return appointment_dto(appointment, taken.slots)
 
 
 # --- changes ----------------------------------------------------------------------------------------------------
@@ -816,16 +948,7 @@ def appointment_reschedule(
             resource_ids=list(resource_ids) if resource_ids is not None else current_resources,
             override=override,
         )
-        _insert_slots(
-            plan,
-            lambda schedule: Slot(
-                schedule=schedule,
-                period=_range(plan),
-                status=SlotStatus.BUSY,
-                appointment=appointment,
-                override=override,
-            ),
-        )
+        _insert_slots(plan, status=SlotStatus.BUSY, appointment_id=appointment.pk, override=override)
         appointment.start = plan.start
         appointment.end = plan.end
         appointment.practitioner_id = plan.practitioner_schedule.practitioner_id or appointment.practitioner_id

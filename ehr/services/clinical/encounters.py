@@ -10,13 +10,19 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ehr.access import PatientAction
+from ehr.access import PatientAction, patient_access_check
 from ehr.dto import EncounterRef, to_dto
-from ehr.errors import ClinicalRecordNotFound, EncounterHasAppointment, InvalidTransition
+from ehr.errors import (
+    ClinicalRecordNotFound,
+    EncounterHasAppointment,
+    InvalidClinicalData,
+    InvalidTransition,
+    PatientNotFound,
+)
 from ehr.models import (
     AuditAction,
     Encounter,
@@ -24,6 +30,8 @@ from ehr.models import (
     EncounterStatus,
     EncounterVersion,
     Location,
+    Patient,
+    PatientStatus,
     Role,
     User,
 )
@@ -283,14 +291,71 @@ def _booked_practitioner(clean: Cleaner, practitioner_id: Any, location_id: Any)
     return practitioner, location
 
 
-def _appointment(clean: Cleaner, appointment_id: Any) -> None:
-    """None, or a positive id no other encounter carries yet (the unique constraint is the last word)."""
-    if appointment_id is None:
-        return
-    if isinstance(appointment_id, bool) or not isinstance(appointment_id, int) or appointment_id < 1:
-        clean.fail("appointment_id", "Must be an appointment id (a positive integer) or null.")
-    elif Encounter.objects.filter(appointment_id=appointment_id).exists():
-        clean.fail("appointment_id", "This appointment already has its encounter.")
+def _id_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# Everything encounter_plan checks before writing, in one statement: the patient's status, the practitioner (an
+# active user with the practitioner role), the location, whether they work there, and whether the appointment
+# already has its encounter.
+_PLAN_CHECKS_SQL = f"""
+SELECT (SELECT status FROM {Patient._meta.db_table} WHERE id = %(patient)s),
+       practitioner.username, practitioner.first_name, practitioner.last_name,
+       (SELECT name FROM {Location._meta.db_table} WHERE id = %(location)s),
+       EXISTS (SELECT 1 FROM {User.locations.through._meta.db_table}
+                WHERE user_id = %(practitioner)s AND location_id = %(location)s),
+       EXISTS (SELECT 1 FROM {Encounter._meta.db_table} WHERE appointment_id = %(appointment)s)
+  FROM (SELECT 1) AS one
+  LEFT JOIN {User._meta.db_table} AS practitioner
+    ON practitioner.id = %(practitioner)s AND practitioner.is_active AND practitioner.roles @> %(roles)s::varchar[]
+"""
+
+
+def _plan_checks(
+    clean: Cleaner, patient_id: int, practitioner_id: Any, location_id: Any, appointment_id: Any
+) -> tuple[User | None, Location | None]:
+    """``encounter_plan``'s checks of the patient (must exist and be active: raised at once, like
+    ``authorise_patient``), the practitioner and location (``_booked_practitioner``'s rules) and the appointment
+    (``_appointment``'s), from one read."""
+    practitioner_pk, location_pk = _id_or_none(practitioner_id), _id_or_none(location_id)
+    appointment_pk = _id_or_none(appointment_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PLAN_CHECKS_SQL,
+            {
+                "patient": patient_id,
+                "practitioner": practitioner_pk,
+                "location": location_pk,
+                "appointment": appointment_pk,
+                "roles": [Role.PRACTITIONER],
+            },
+        )
+        status, username, first_name, last_name, location_name, works_there, has_encounter = cursor.fetchone()
+    if status is None:
+        raise PatientNotFound(patient_id)
+    if status != PatientStatus.ACTIVE:
+        raise InvalidClinicalData({"patient_id": [f"The patient record is {status}; nothing can be added."]})
+    practitioner = location = None
+    if practitioner_pk is None:
+        clean.fail("practitioner_id", "Must be a user id.")
+    elif username is None:
+        clean.fail("practitioner_id", "No active practitioner with this id.")
+    else:
+        practitioner = User(pk=practitioner_pk, username=username, first_name=first_name, last_name=last_name)
+    if location_pk is None:
+        clean.fail("location_id", "Must be a location id.")
+    elif location_name is None:
+        clean.fail("location_id", "No location with this id.")
+    else:
+        location = Location(pk=location_pk, name=location_name)
+        if practitioner is not None and not works_there:
+            clean.fail("location_id", "The practitioner does not work at this location.")
+    if appointment_id is not None:
+        if appointment_pk is None or appointment_pk < 1:
+            clean.fail("appointment_id", "Must be an appointment id (a positive integer) or null.")
+        elif has_encounter:
+            clean.fail("appointment_id", "This appointment already has its encounter.")
+    return practitioner, location
 
 
 def encounter_plan(
@@ -320,13 +385,12 @@ def encounter_plan(
     patient record that is not active, or an appointment that already has its encounter), ``PatientMerged`` (a merge
     committed between the check and the insert); each writes nothing.
     """
-    authorise_patient(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request, writing=True)
+    patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request)
     clean = Cleaner()
     modality = clean.choice("modality", modality, EncounterModality.values)
     reason = clean.text("reason", reason, max_length=1000)
     start, end = _planned_period(clean, planned_start, planned_end)
-    practitioner, location = _booked_practitioner(clean, practitioner_id, location_id)
-    _appointment(clean, appointment_id)
+    practitioner, location = _plan_checks(clean, patient_id, practitioner_id, location_id, appointment_id)
     clean.done()
     assert practitioner is not None
     assert location is not None
