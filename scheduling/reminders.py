@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ehr.models import Location, Patient, User
+from ehr.models import Patient, User
 from notifications import registry
 from notifications.services import (
     in_quiet_hours,
@@ -54,7 +54,7 @@ def reminder_times(
     start: dt.datetime,
     time_zone: str,
     now: dt.datetime,
-    plan: ReminderPlan | None | object = _UNREAD,
+    plan: ReminderPlan | object | None = _UNREAD,
 ) -> list[PlannedReminder]:
     """The reminders an appointment starting at ``start`` gets, with quiet hours (in ``time_zone``) applied.
     ``plan``: the type's reminder plan (None: it has none) when the caller already read it."""
@@ -87,14 +87,14 @@ def reminder_times(
 
 # What a reminder plan reads besides the patient's contact details, in one statement: the clinic's name and zone,
 # the practitioner's and the patient's names for the text, and the type's reminder plan.
-_PLAN_FACTS_SQL = f"""
+_PLAN_FACTS_SQL = """
 SELECT location.name, location.timezone, practitioner.last_name, patient.given_name,
        plan.id, plan.offsets_minutes, plan.video_link_minutes, plan.active
   FROM (SELECT 1) AS one
-  LEFT JOIN {Location._meta.db_table} AS location ON location.id = %(location)s
-  LEFT JOIN {User._meta.db_table} AS practitioner ON practitioner.id = %(practitioner)s
-  LEFT JOIN {Patient._meta.db_table} AS patient ON patient.id = %(patient)s
-  LEFT JOIN {ReminderPlan._meta.db_table} AS plan ON plan.appointment_type_id = %(type)s
+  LEFT JOIN ehr_location AS location ON location.id = %(location)s
+  LEFT JOIN ehr_user AS practitioner ON practitioner.id = %(practitioner)s
+  LEFT JOIN ehr_patient AS patient ON patient.id = %(patient)s
+  LEFT JOIN scheduling_reminderplan AS plan ON plan.appointment_type_id = %(type)s
 """
 
 

@@ -11,6 +11,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -29,7 +30,6 @@ from scheduling.models import (
     AvailabilityRule,
     Hold,
     ResourceKind,
-    ResourceRequirement,
     Schedule,
     Slot,
     SlotStatus,
@@ -40,6 +40,13 @@ from scheduling.models import (
 BOARD_ROLES = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
 STAFF_READERS = (Role.SCHEDULER, Role.ADMIN, Role.NURSE, Role.PRACTITIONER)
 MAX_SEARCH_DAYS = 62
+
+
+def db_id(value: Any) -> int | None:
+    """An id as the database can compare it: an int in bigint's range, else None (which matches no row)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        return None
+    return int(value)
 
 
 def _check_window(window_start: dt.datetime, window_end: dt.datetime) -> None:
@@ -270,29 +277,23 @@ _ExceptionRow = tuple[str, dt.datetime, dt.datetime]
 
 
 def _working_keys(
-    schedules: Iterable[Schedule], ids: list[int], span_start: dt.datetime, span_end: dt.datetime
+    schedules: Iterable[_Searched],
+    rules: dict[int, list[_RuleRow]],
+    exceptions: dict[int, list[_ExceptionRow]],
+    span_start: dt.datetime,
+    span_end: dt.datetime,
 ) -> tuple[dict[int, tuple[object, ...]], dict[tuple[object, ...], list[tuple[float, float]]]]:
     """Working intervals per schedule as epoch seconds, shared: schedules with the same zone, weekly rules and
     exceptions (most schedules of a clinic) get one key and one expansion, since the result depends on nothing
-    else. Rules and exceptions are read as plain rows (two queries); model objects are built only for the few
-    distinct keys that are expanded."""
-    rules: dict[int, list[_RuleRow]] = defaultdict(list)
-    for schedule_id, *rule in AvailabilityRule.objects.filter(schedule_id__in=ids).values_list(
-        "schedule_id", "weekday", "start_time", "end_time", "effective_from", "effective_until"
-    ):
-        rules[schedule_id].append(tuple(rule))  # type: ignore[arg-type]
-    exceptions: dict[int, list[_ExceptionRow]] = defaultdict(list)
-    for schedule_id, *exc in AvailabilityException.objects.filter(
-        schedule_id__in=ids, start__lt=span_end, end__gt=span_start
-    ).values_list("schedule_id", "kind", "start", "end"):
-        exceptions[schedule_id].append(tuple(exc))  # type: ignore[arg-type]
+    else. Rules and exceptions come as plain rows; model objects are built only for the few distinct keys that
+    are expanded."""
     keys: dict[int, tuple[object, ...]] = {}
     expanded: dict[tuple[object, ...], list[tuple[float, float]]] = {}
     for s in schedules:
         key = (
             s.time_zone,
-            tuple(sorted(rules[s.pk], key=lambda r: (r[0], r[1], r[2], r[3], r[4] or dt.date.max))),
-            tuple(sorted(exceptions[s.pk])),
+            tuple(sorted(rules.get(s.pk, ()), key=lambda r: (r[0], r[1], r[2], r[3], r[4] or dt.date.max))),
+            tuple(sorted(exceptions.get(s.pk, ()))),
         )
         keys[s.pk] = key
         if key not in expanded:
@@ -300,14 +301,96 @@ def _working_keys(
                 time_zone=s.time_zone,
                 rules=[
                     AvailabilityRule(weekday=w, start_time=a, end_time=b, effective_from=f, effective_until=u)
-                    for w, a, b, f, u in rules[s.pk]
+                    for w, a, b, f, u in rules.get(s.pk, ())
                 ],
-                exceptions=[AvailabilityException(kind=kind, start=a, end=b) for kind, a, b in exceptions[s.pk]],
+                exceptions=[
+                    AvailabilityException(kind=kind, start=a, end=b) for kind, a, b in exceptions.get(s.pk, ())
+                ],
                 window_start=span_start,
                 window_end=span_end,
             )
             expanded[key] = [(a.timestamp(), b.timestamp()) for a, b in working]
     return keys, expanded
+
+
+class _Searched(NamedTuple):
+    """A schedule as the search reads it (plain values, no model)."""
+
+    pk: int
+    kind: str
+    name: str
+    category: str
+    location_id: int
+    time_zone: str
+    practitioner_id: int | None
+    display_name: str
+
+
+# What the search reads besides the busy time, in one round trip: the type (if active); the practitioners'
+# schedules (active, optionally one practitioner or one location) with their names; the type's requirements; the
+# active schedules of the required kinds at those practitioners' locations (candidates, by name then id); and the
+# weekly rules and the exceptions in the span of every active schedule at those locations (a superset: rules of
+# schedules the search does not use are not looked at).
+_SEARCH_READS_SQL = """
+SELECT id, modality, duration_minutes, buffer_before_minutes, buffer_after_minutes, slot_interval_minutes,
+       min_notice_minutes, horizon_days, patient_bookable
+  FROM scheduling_appointmenttype WHERE id = %(type)s AND active;
+WITH practitioners AS (
+    SELECT id FROM scheduling_schedule
+     WHERE kind = %(practitioner_kind)s AND active
+       AND (%(practitioner)s::bigint IS NULL OR practitioner_id = %(practitioner)s::bigint)
+       AND (%(location)s::bigint IS NULL OR location_id = %(location)s::bigint)
+)
+SELECT s.id, s.kind, s.name, s.category, s.location_id, s.time_zone, s.practitioner_id,
+       u.username, u.first_name, u.last_name
+  FROM scheduling_schedule AS s LEFT JOIN ehr_user AS u ON u.id = s.practitioner_id
+ WHERE s.id IN (SELECT id FROM practitioners)
+ ORDER BY s.kind, s.name, s.id;
+SELECT id, kind, category FROM scheduling_resourcerequirement
+ WHERE appointment_type_id = %(type)s AND kind <> %(practitioner_kind)s AND NOT optional
+ ORDER BY id;
+WITH places AS (
+    SELECT location_id FROM scheduling_schedule
+     WHERE kind = %(practitioner_kind)s AND active
+       AND (%(practitioner)s::bigint IS NULL OR practitioner_id = %(practitioner)s::bigint)
+       AND (%(location)s::bigint IS NULL OR location_id = %(location)s::bigint)
+)
+SELECT id, kind, name, category, location_id, time_zone, practitioner_id
+  FROM scheduling_schedule
+ WHERE active AND location_id IN (SELECT location_id FROM places)
+   AND kind IN (SELECT kind FROM scheduling_resourcerequirement
+                 WHERE appointment_type_id = %(type)s AND kind <> %(practitioner_kind)s AND NOT optional)
+ ORDER BY name, id;
+WITH places AS (
+    SELECT location_id FROM scheduling_schedule
+     WHERE kind = %(practitioner_kind)s AND active
+       AND (%(practitioner)s::bigint IS NULL OR practitioner_id = %(practitioner)s::bigint)
+       AND (%(location)s::bigint IS NULL OR location_id = %(location)s::bigint)
+)
+SELECT r.schedule_id, r.weekday, r.start_time, r.end_time, r.effective_from, r.effective_until
+  FROM scheduling_availabilityrule AS r JOIN scheduling_schedule AS s ON s.id = r.schedule_id
+ WHERE s.active AND s.location_id IN (SELECT location_id FROM places);
+WITH places AS (
+    SELECT location_id FROM scheduling_schedule
+     WHERE kind = %(practitioner_kind)s AND active
+       AND (%(practitioner)s::bigint IS NULL OR practitioner_id = %(practitioner)s::bigint)
+       AND (%(location)s::bigint IS NULL OR location_id = %(location)s::bigint)
+)
+SELECT x.schedule_id, x.kind, x.start, x."end"
+  FROM scheduling_availabilityexception AS x JOIN scheduling_schedule AS s ON s.id = x.schedule_id
+ WHERE s.active AND s.location_id IN (SELECT location_id FROM places)
+   AND x.start < %(span_end)s AND x."end" > %(span_start)s
+"""
+# The span the rules and exceptions are read for: the widest any type can need (window start minus the
+# longest buffer, end plus the longest visit and buffer), so the read does not wait for the type.
+_SEARCH_SPAN_MARGIN = dt.timedelta(days=2)
+
+
+def _display_name(username: str | None, first_name: str | None, last_name: str | None) -> str:
+    """``User.display_name`` from its columns."""
+    if username is None:
+        return ""
+    return f"{first_name or ''} {last_name or ''}".strip() or username
 
 
 def _aligned(first: float, tz: ZoneInfo, step: int) -> float:
@@ -339,59 +422,89 @@ def free_slot_search(
     number of queries whatever the window (docs/scheduling.md); PostgreSQL does the interval arithmetic, so the
     Python work grows with the number of free starts, not with the number of candidate starts.
     """
-    appointment_type = AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
-    if appointment_type is None:
+    rules: dict[int, list[_RuleRow]] = defaultdict(list)
+    exceptions: dict[int, list[_ExceptionRow]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SEARCH_READS_SQL,
+            {
+                "type": db_id(appointment_type_id),
+                "practitioner_kind": ResourceKind.PRACTITIONER,
+                "practitioner": db_id(practitioner_id),
+                "location": db_id(location_id),
+                "span_start": window_start - _SEARCH_SPAN_MARGIN,
+                "span_end": window_end + _SEARCH_SPAN_MARGIN,
+            },
+        )
+        type_row = cursor.fetchone()
+        cursor.nextset()
+        practitioner_rows = cursor.fetchall()
+        cursor.nextset()
+        requirement_rows = cursor.fetchall()
+        cursor.nextset()
+        other_rows = cursor.fetchall()
+        cursor.nextset()
+        for schedule_id, *rule in cursor.fetchall():
+            rules[schedule_id].append(tuple(rule))  # type: ignore[arg-type]
+        cursor.nextset()
+        for schedule_id, *exc in cursor.fetchall():
+            exceptions[schedule_id].append(tuple(exc))  # type: ignore[arg-type]
+    if type_row is None:
         raise InvalidBooking({"appointment_type_id": ["Unknown or inactive appointment type."]})
+    (
+        _type_id,
+        _modality,
+        duration_minutes,
+        buffer_before_minutes,
+        buffer_after_minutes,
+        slot_interval_minutes,
+        min_notice_minutes,
+        horizon_days,
+        patient_bookable,
+    ) = type_row
     is_staff = actor.has_role(*STAFF_READERS)
-    if not is_staff and not appointment_type.patient_bookable:
+    if not is_staff and not patient_bookable:
         raise BookingForbidden("patients cannot book this appointment type themselves")
     _check_window(window_start, window_end)
     now = timezone.now()
-    earliest = now + dt.timedelta(minutes=0 if is_staff else appointment_type.min_notice_minutes)
-    latest = now + dt.timedelta(days=appointment_type.horizon_days)
+    earliest = now + dt.timedelta(minutes=0 if is_staff else min_notice_minutes)
+    latest = now + dt.timedelta(days=horizon_days)
     start_bound = max(window_start, earliest)
     end_bound = min(window_end, latest)
     if end_bound <= start_bound:
         return []
 
-    practitioners = Schedule.objects.filter(kind=ResourceKind.PRACTITIONER, active=True).select_related("practitioner")
-    if practitioner_id is not None:
-        practitioners = practitioners.filter(practitioner_id=practitioner_id)
-    if location_id is not None:
-        practitioners = practitioners.filter(location_id=location_id)
-    practitioner_list = list(practitioners)
+    practitioner_list = [
+        _Searched(pk, kind, name, category, where, zone, user_id, _display_name(username, first, last))
+        for pk, kind, name, category, where, zone, user_id, username, first, last in practitioner_rows
+    ]
     if not practitioner_list:
         return []
-    requirements = [
-        r
-        for r in ResourceRequirement.objects.filter(appointment_type=appointment_type)
-        if r.kind != ResourceKind.PRACTITIONER and not r.optional
-    ]
+    requirements = [(pk, kind, category) for pk, kind, category in requirement_rows]
     locations = {p.location_id for p in practitioner_list}
-    others: dict[tuple[int, int], list[Schedule]] = defaultdict(list)  # (requirement id, location) -> schedules
-    if requirements:
-        for schedule in Schedule.objects.filter(
-            kind__in={r.kind for r in requirements}, location_id__in=locations, active=True
-        ).order_by("name", "id"):
-            for r in requirements:
-                if schedule.kind == r.kind and (not r.category or schedule.category == r.category):
-                    others[(r.pk, schedule.location_id)].append(schedule)
+    others: dict[tuple[int, int], list[_Searched]] = defaultdict(list)  # (requirement id, location) -> schedules
+    for pk, kind, name, category, where, zone, user_id in other_rows:
+        schedule = _Searched(pk, kind, name, category, where, zone, user_id, "")
+        for r_pk, r_kind, r_category in requirements:
+            if kind == r_kind and (not r_category or category == r_category):
+                others[(r_pk, where)].append(schedule)
     # A practitioner is searched only where every resource the type needs has a candidate at its location.
-    practitioner_list = [p for p in practitioner_list if all(others.get((r.pk, p.location_id)) for r in requirements)]
+    practitioner_list = [p for p in practitioner_list if all(others.get((r[0], p.location_id)) for r in requirements)]
     if not practitioner_list:
         return []
     members = {s.pk: s for group in others.values() for s in group}
     unique = {s.pk: s for s in practitioner_list} | members
     ids = list(unique)
 
-    before = dt.timedelta(minutes=appointment_type.buffer_before_minutes)
-    after = dt.timedelta(minutes=appointment_type.buffer_after_minutes)
-    duration = dt.timedelta(minutes=appointment_type.duration_minutes)
+    before = dt.timedelta(minutes=buffer_before_minutes)
+    after = dt.timedelta(minutes=buffer_after_minutes)
+    duration = dt.timedelta(minutes=duration_minutes)
     span_start, span_end = start_bound - before, end_bound + duration + after
-    step = appointment_type.slot_interval_minutes * 60
+    step = slot_interval_minutes * 60
     dur = duration.total_seconds()
     lo, hi = start_bound.timestamp(), end_bound.timestamp()
-    keys, expanded = _working_keys(unique.values(), ids, span_start, span_end)
+    # The exceptions were read for a wider span: those outside this one cannot matter (working_intervals clips).
+    keys, expanded = _working_keys(unique.values(), rules, exceptions, span_start, span_end)
 
     # The start pieces of each working interval: [first start, last start], clipped to the window. Practitioners'
     # pieces begin on their grid (their aligned first starts), the candidates' at the window or their hours.
@@ -431,11 +544,11 @@ def free_slot_search(
     combo_of: list[int] = []
     combo_group: list[int] = []
     for where in sorted(locations):
-        if requirements and all(others.get((r.pk, where)) for r in requirements):
+        if requirements and all(others.get((r[0], where)) for r in requirements):
             combo_index[where] = len(combo_index)
             for r in requirements:
                 combo_of.append(combo_index[where])
-                combo_group.append(group_index[(r.pk, where)])
+                combo_group.append(group_index[(r[0], where)])
     with connection.cursor() as cursor:
         cursor.execute(
             _ALLOWED_STARTS_SQL,
@@ -492,12 +605,10 @@ def free_slot_search(
     # practitioner: decided once per (requirement, location, start).
     choices: dict[tuple[int, int, float], int | None] = {}
     candidates = {key: [s.pk for s in group] for key, group in others.items()}
-    requirement_pks = [r.pk for r in requirements]
-    refs = {pk: _resource(s) for pk, s in members.items()}
+    requirement_pks = [r[0] for r in requirements]
+    refs = {pk: ResourceRef(schedule_id=pk, kind=s.kind, name=s.name) for pk, s in members.items()}
     resources: dict[tuple[int, ...], tuple[ResourceRef, ...]] = {}
-    names = {
-        p.pk: (p.practitioner_id or 0, p.practitioner.display_name if p.practitioner else "") for p in practitioner_list
-    }
+    names = {p.pk: (p.practitioner_id or 0, p.display_name) for p in practitioner_list}
     results: list[FreeSlot] = []
     for t, pk, where in found:
         picked: list[int] = []

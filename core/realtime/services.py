@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +87,15 @@ RETURNING stream, seq
 """
 
 
+def _pusher(event: PublishedEvent) -> Callable[[], None]:
+    message = {"type": "stream.event", "event": event.wire()}
+
+    def push_event() -> None:
+        push.group_send(channel_group(event.stream), message)
+
+    return push_event
+
+
 def events_publish_many(*, events: list[tuple[str, str, dict[str, Any]]]) -> list[PublishedEvent]:
     """``event_publish`` for several streams at once, ``(stream, type, data)`` each, in one round trip: same
     numbering, same transaction rules, same pushes after commit. One event per stream: a stream named twice raises
@@ -112,10 +122,7 @@ def events_publish_many(*, events: list[tuple[str, str, dict[str, Any]]]) -> lis
             for stream, type_, data in events
         ]
         for event in published:
-            message = {"type": "stream.event", "event": event.wire()}
-            transaction.on_commit(
-                lambda stream=event.stream, message=message: push.group_send(channel_group(stream), message)
-            )
+            transaction.on_commit(_pusher(event))
     return published
 
 

@@ -161,11 +161,10 @@ def contact_for(patient_id: int) -> Contact:
         )
         .get()
     )
-    phone, email, preference_id, *stored = row
+    phone, email, preference_id, channels, language, sms_opt_out, email_opt_out, time_zone = row
     if preference_id is None:
         preference = preference_for(patient_id)
     else:
-        channels, language, sms_opt_out, email_opt_out, time_zone = stored
         preference = ContactPreference(
             pk=preference_id,
             patient_id=patient_id,

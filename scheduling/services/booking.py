@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -28,7 +29,7 @@ from ehr.access import PatientAction, patient_access_check
 from ehr.errors import AccessDenied, InvalidClinicalData
 from ehr.errors import InvalidTransition as EhrInvalidTransition
 from ehr.errors import PatientMerged as EhrPatientMerged
-from ehr.models import Patient, PatientStatus, Role, User
+from ehr.models import Location, Patient, PatientStatus, Role, User
 from ehr.services.clinical import encounter_cancel, encounter_plan, encounter_replan
 from scheduling.availability import working_intervals
 from scheduling.dto import AppointmentRef, HoldRef
@@ -65,7 +66,7 @@ from scheduling.models import (
     SlotStatus,
 )
 from scheduling.reminders import reminders_plan, reminders_replan, reminders_withdraw
-from scheduling.selectors import appointment_dto, hold_dto
+from scheduling.selectors import appointment_dto, db_id, hold_dto
 from scheduling.services.transitions import appointment_transition
 from scheduling.timeutil import Interval, covers
 
@@ -115,13 +116,22 @@ def authorise_booking(*, actor: User, patient_id: int, request: HttpRequest | No
     ``SCHEDULE``). Audited by the access module when denied. Raises ``BookingForbidden`` or ``NotFound``. Returns
     the patient's portal user id (None without one), read with the record's status: the booking's live pushes
     need it."""
+    _authorise_access(actor=actor, patient_id=patient_id, request=request)
+    return _check_patient(patient_id, Patient.objects.filter(pk=patient_id).values_list("status", "user_id").first())
+
+
+def _authorise_access(*, actor: User, patient_id: int, request: HttpRequest | None) -> None:
+    """``authorise_booking`` before it reads the record: the actor's role and the access check (audited)."""
     if not actor.has_role(*STAFF_BOOKERS, Role.PATIENT):
         raise BookingForbidden("your role cannot book appointments")
     try:
         patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.SCHEDULE, request=request)
     except AccessDenied as exc:
         raise BookingForbidden("you may not book appointments for this patient") from exc
-    row = Patient.objects.filter(pk=patient_id).values_list("status", "user_id").first()
+
+
+def _check_patient(patient_id: int, row: tuple[str, int | None] | None) -> int | None:
+    """The record (status, portal user id) must exist and be active; returns the user id."""
     if row is None:
         raise NotFound("Patient", patient_id)
     status, user_id = row
@@ -130,9 +140,16 @@ def authorise_booking(*, actor: User, patient_id: int, request: HttpRequest | No
     return user_id
 
 
-def _appointment_type(appointment_type_id: int, actor: User) -> AppointmentType:
-    appointment_type = AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
-    if appointment_type is None:
+def _appointment_type(
+    appointment_type_id: int, actor: User, found: AppointmentType | object | None = None
+) -> AppointmentType:
+    """The active type, which the actor may book (``found``: the row when the caller already read it)."""
+    appointment_type = (
+        found
+        if isinstance(found, AppointmentType) or found is _READ_NOTHING
+        else AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
+    )
+    if not isinstance(appointment_type, AppointmentType):
         raise InvalidBooking({"appointment_type_id": ["Unknown or inactive appointment type."]})
     if not is_staff_booker(actor) and not appointment_type.patient_bookable:
         raise BookingForbidden("patients cannot book this appointment type themselves")
@@ -156,21 +173,186 @@ def _check_time(appointment_type: AppointmentType, start: dt.datetime, actor: Us
             raise InvalidBooking({"start": ["Choose one of the offered start times."]})
 
 
-def _schedules(practitioner_id: int | None, resource_ids: set[int]) -> tuple[Schedule, list[Schedule]]:
+def _schedules(
+    practitioner_id: int | None, resource_ids: set[int], reads: _Reads | None = None
+) -> tuple[Schedule, list[Schedule]]:
     """The practitioner's active schedule and the named active resources, in one query (the practitioner's user
-    and location come with it: the booking's answer shows them)."""
+    and location come with it: the booking's answer shows them), or from ``reads``."""
     if practitioner_id is None or isinstance(practitioner_id, bool) or not isinstance(practitioner_id, int):
         raise MissingResource(ResourceKind.PRACTITIONER)
     wanted = Q(kind=ResourceKind.PRACTITIONER, practitioner_id=practitioner_id)
     if resource_ids:
         wanted |= Q(pk__in=resource_ids)
-    found = list(Schedule.objects.filter(wanted, active=True).select_related("practitioner", "location"))
+    found = (
+        reads.schedules
+        if reads is not None
+        else list(Schedule.objects.filter(wanted, active=True).select_related("practitioner", "location"))
+    )
     schedule = next(
         (s for s in found if s.kind == ResourceKind.PRACTITIONER and s.practitioner_id == practitioner_id), None
     )
     if schedule is None:
         raise InvalidBooking({"practitioner_id": ["This practitioner has no bookable schedule."]})
     return schedule, [s for s in found if s.pk in resource_ids]
+
+
+_READ_NOTHING = object()  # the type was looked up and is unknown or inactive
+
+# Everything a booking reads before its transaction, in one round trip of nine statements: the patient's status
+# and portal user; the type (if active); the practitioner's schedule and the named resources (active), the
+# practitioner's name and the schedules' locations; their weekly rules, the exceptions around the visit [start,
+# start + duration) and whether they are taken in the busy period (blocking slots; expired holds do not block);
+# and the type's resource requirements. The windows come from the type's duration and buffers, in SQL, so no
+# statement waits for an earlier answer. Every statement names the schedules the same way ("chosen").
+_BOOKING_READS_SQL = """
+SELECT status, user_id FROM ehr_patient WHERE id = %(patient)s;
+SELECT * FROM scheduling_appointmenttype WHERE id = %(type)s AND active;
+WITH chosen AS (
+    SELECT id FROM scheduling_schedule
+     WHERE active AND ((kind = %(practitioner_kind)s AND practitioner_id = %(practitioner)s)
+                       OR id = ANY(%(resources)s::bigint[]))
+)
+SELECT * FROM scheduling_schedule WHERE id IN (SELECT id FROM chosen);
+WITH chosen AS (
+    SELECT id, practitioner_id, location_id FROM scheduling_schedule
+     WHERE active AND ((kind = %(practitioner_kind)s AND practitioner_id = %(practitioner)s)
+                       OR id = ANY(%(resources)s::bigint[]))
+)
+SELECT id, username, first_name, last_name FROM ehr_user WHERE id IN (SELECT practitioner_id FROM chosen);
+WITH chosen AS (
+    SELECT id, practitioner_id, location_id FROM scheduling_schedule
+     WHERE active AND ((kind = %(practitioner_kind)s AND practitioner_id = %(practitioner)s)
+                       OR id = ANY(%(resources)s::bigint[]))
+)
+SELECT * FROM ehr_location WHERE id IN (SELECT location_id FROM chosen);
+WITH chosen AS (
+    SELECT id FROM scheduling_schedule
+     WHERE active AND ((kind = %(practitioner_kind)s AND practitioner_id = %(practitioner)s)
+                       OR id = ANY(%(resources)s::bigint[]))
+)
+SELECT schedule_id, weekday, start_time, end_time, effective_from, effective_until
+  FROM scheduling_availabilityrule WHERE schedule_id IN (SELECT id FROM chosen);
+WITH chosen AS (
+    SELECT id FROM scheduling_schedule
+     WHERE active AND ((kind = %(practitioner_kind)s AND practitioner_id = %(practitioner)s)
+                       OR id = ANY(%(resources)s::bigint[]))
+), visit AS (
+    SELECT %(start)s::timestamptz AS start,
+           %(start)s::timestamptz + make_interval(mins => duration_minutes) AS "end"
+      FROM scheduling_appointmenttype WHERE id = %(type)s
+)
+SELECT x.schedule_id, x.kind, x.start, x."end"
+  FROM scheduling_availabilityexception AS x, visit
+ WHERE x.schedule_id IN (SELECT id FROM chosen) AND x.start < visit."end" AND x."end" > visit.start;
+WITH chosen AS (
+    SELECT id FROM scheduling_schedule
+     WHERE active AND ((kind = %(practitioner_kind)s AND practitioner_id = %(practitioner)s)
+                       OR id = ANY(%(resources)s::bigint[]))
+), busy AS (
+    SELECT tstzrange(
+               %(start)s::timestamptz - make_interval(mins => buffer_before_minutes),
+               %(start)s::timestamptz + make_interval(mins => duration_minutes + buffer_after_minutes),
+               '[)') AS period
+      FROM scheduling_appointmenttype WHERE id = %(type)s
+)
+SELECT DISTINCT slot.schedule_id
+  FROM scheduling_slot AS slot, busy
+ WHERE slot.schedule_id IN (SELECT id FROM chosen)
+   AND slot.status IN (%(busy)s, %(tentative)s)
+   AND slot.period && busy.period
+   AND (slot.status <> %(tentative)s OR slot.expires_at > %(now)s);
+SELECT id, kind, category, optional
+  FROM scheduling_resourcerequirement WHERE appointment_type_id = %(type)s ORDER BY id
+"""
+
+
+def _rows_as(model: type[Any], cursor: Any) -> list[Any]:
+    """The current result set (``SELECT *`` of ``model``'s table) as model instances."""
+    # from_db takes the values in the model's field order, which need not be the table's column order.
+    position = {column.name: index for index, column in enumerate(cursor.description)}
+    fields = [f.attname for f in model._meta.concrete_fields]
+    order = [position[f.column] for f in model._meta.concrete_fields]
+    return [model.from_db("default", fields, [row[i] for i in order]) for row in cursor.fetchall()]
+
+
+@dataclass
+class _Reads:
+    """What ``_booking_reads`` found (see ``_BOOKING_READS_SQL``)."""
+
+    patient: tuple[str, int | None] | None
+    appointment_type: AppointmentType | None
+    schedules: list[Schedule]
+    rules: dict[int, list[AvailabilityRule]]
+    exceptions: dict[int, list[AvailabilityException]]
+    taken: set[int]
+    requirements: list[tuple[int, str, str, bool]]
+
+
+def _booking_reads(
+    *, patient_id: int, appointment_type_id: int, practitioner_id: Any, resource_ids: list[int], start: dt.datetime
+) -> _Reads:
+    practitioner = db_id(practitioner_id)
+    rules: dict[int, list[AvailabilityRule]] = defaultdict(list)
+    exceptions: dict[int, list[AvailabilityException]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BOOKING_READS_SQL,
+            {
+                "patient": db_id(patient_id),
+                "type": db_id(appointment_type_id),
+                "practitioner_kind": ResourceKind.PRACTITIONER,
+                "practitioner": practitioner,
+                "resources": sorted({i for i in map(db_id, resource_ids) if i is not None}),
+                "start": start,
+                "busy": SlotStatus.BUSY,
+                "tentative": SlotStatus.BUSY_TENTATIVE,
+                "now": timezone.now(),
+            },
+        )
+        patient = cursor.fetchone()
+        cursor.nextset()
+        types = _rows_as(AppointmentType, cursor)
+        cursor.nextset()
+        schedules = _rows_as(Schedule, cursor)
+        cursor.nextset()
+        names = ["id", "username", "first_name", "last_name"]
+        users = {row[0]: User.from_db("default", names, row) for row in cursor.fetchall()}
+        cursor.nextset()
+        places = {location.pk: location for location in _rows_as(Location, cursor)}
+        for schedule in schedules:
+            if schedule.practitioner_id is not None and schedule.practitioner_id in users:
+                schedule.practitioner = users[schedule.practitioner_id]
+            schedule.location = places[schedule.location_id]
+        cursor.nextset()
+        for schedule_id, weekday, start_time, end_time, effective_from, effective_until in cursor.fetchall():
+            rules[schedule_id].append(
+                AvailabilityRule(
+                    schedule_id=schedule_id,
+                    weekday=weekday,
+                    start_time=start_time,
+                    end_time=end_time,
+                    effective_from=effective_from,
+                    effective_until=effective_until,
+                )
+            )
+        cursor.nextset()
+        for schedule_id, kind, exc_start, exc_end in cursor.fetchall():
+            exceptions[schedule_id].append(
+                AvailabilityException(schedule_id=schedule_id, kind=kind, start=exc_start, end=exc_end)
+            )
+        cursor.nextset()
+        taken = {schedule_id for (schedule_id,) in cursor.fetchall()}
+        cursor.nextset()
+        requirements = [tuple(row) for row in cursor.fetchall()]
+    return _Reads(
+        patient=tuple(patient) if patient else None,  # type: ignore[arg-type]
+        appointment_type=types[0] if types else None,
+        schedules=schedules,
+        rules=rules,
+        exceptions=exceptions,
+        taken=taken,
+        requirements=requirements,  # type: ignore[arg-type]
+    )
 
 
 # Everything the checks of a booking read about its schedules, as four statements sent in one round trip: weekly
@@ -200,10 +382,36 @@ class _Facts:
 
 
 def _facts(
-    schedules: list[Schedule], appointment_type: AppointmentType, start: dt.datetime, end: dt.datetime, busy: Interval
+    schedules: list[Schedule],
+    appointment_type: AppointmentType,
+    start: dt.datetime,
+    end: dt.datetime,
+    busy: Interval,
+    reads: _Reads | None = None,
 ) -> _Facts:
     """Working intervals around the visit [start, end) of each schedule, those taken in the busy period (advisory:
-    the constraint decides) and the type's requirements: one round trip instead of five queries."""
+    the constraint decides) and the type's requirements: one round trip instead of five queries, or none with
+    ``reads`` (which read the same for the same schedules)."""
+    if reads is not None:
+        return _Facts(
+            working={
+                s.pk: working_intervals(
+                    time_zone=s.time_zone,
+                    rules=reads.rules.get(s.pk, []),
+                    exceptions=reads.exceptions.get(s.pk, []),
+                    window_start=start,
+                    window_end=end,
+                )
+                for s in schedules
+            },
+            taken=reads.taken,
+            requirements=[
+                ResourceRequirement(
+                    pk=pk, appointment_type=appointment_type, kind=kind, category=category, optional=optional
+                )
+                for pk, kind, category, optional in reads.requirements
+            ],
+        )
     ids = [s.pk for s in schedules]
     rules: dict[int, list[AvailabilityRule]] = {i: [] for i in ids}
     exceptions: dict[int, list[AvailabilityException]] = {i: [] for i in ids}
@@ -297,20 +505,23 @@ def plan_booking(
     practitioner_id: int | None,
     resource_ids: list[int],
     override: bool,
+    reads: _Reads | None = None,
 ) -> _Plan:
     """Validate a booking request and choose its schedules. Raises the typed errors of ``scheduling.errors``.
+    ``reads``: what ``_booking_reads`` read for this very request (then no query is made here, unless resources
+    are auto-picked).
 
     Reads in two round trips whatever the outcome (the schedules, then ``_facts``), and checks in a fixed order:
     the practitioner's schedule, the time, the practitioner's hours and busy time (the usual loser of a race for a
     doctor's time stops there), the named resources, the other resources' hours, then whether anything chosen is
     taken. Auto-picked rooms and equipment cost two more queries."""
     wanted = set(resource_ids)
-    practitioner_schedule, explicit = _schedules(practitioner_id, wanted)
+    practitioner_schedule, explicit = _schedules(practitioner_id, wanted, reads)
     _check_time(appointment_type, start, actor, practitioner_schedule.time_zone)
     end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
     busy_start = start - dt.timedelta(minutes=appointment_type.buffer_before_minutes)
     busy_end = end + dt.timedelta(minutes=appointment_type.buffer_after_minutes)
-    facts = _facts([practitioner_schedule, *explicit], appointment_type, start, end, (busy_start, busy_end))
+    facts = _facts([practitioner_schedule, *explicit], appointment_type, start, end, (busy_start, busy_end), reads)
     if not override:
         # The doctor first: outside their hours, or (the usual loser of a race for a doctor's time) already taken.
         if not covers(facts.working[practitioner_schedule.pk], start, end):
@@ -467,12 +678,11 @@ def _insert_slots(
             params[f"lock{index}"] = schedule.pk % 2**31  # ids past 2^31 share a queue, harmlessly
             locks.append(f"SELECT pg_advisory_xact_lock(%(space)s::integer, %(lock{index})s::integer);")
         try:
-            with transaction.atomic() if retryable else contextlib.nullcontext():
-                with connection.cursor() as cursor:
-                    cursor.execute("\n".join(locks) + _RELEASE_AND_INSERT_SQL, params)
-                    while cursor.nextset():
-                        pass
-                    rows = cursor.fetchall()
+            with transaction.atomic() if retryable else contextlib.nullcontext(), connection.cursor() as cursor:
+                cursor.execute("\n".join(locks) + _RELEASE_AND_INSERT_SQL, params)
+                while cursor.nextset():
+                    pass
+                rows = cursor.fetchall()
         except IntegrityError as exc:
             conflict = _conflicting_schedule(exc, plan)
             if conflict is None:
@@ -757,9 +967,7 @@ def _plan_encounter(
     return encounter.id
 
 
-def _record_booked(
-    *, actor: User, appointment: Appointment, data: dict[str, Any], patient_user_id: int | None
-) -> None:
+def _record_booked(*, actor: User, appointment: Appointment, data: dict[str, Any], patient_user_id: int | None) -> None:
     """The ``booked`` domain event (with its live pushes) and the reminders, in the booking's transaction."""
     appointment_event_record(
         appointment=appointment,
@@ -822,8 +1030,27 @@ def appointment_book(
     """
     comment = _clean_comment(comment)
     override_reason = _clean_override(actor, override_reason)
-    patient_user_id = authorise_booking(actor=actor, patient_id=patient_id, request=request)
-    appointment_type = _appointment_type(appointment_type_id, actor)
+    _authorise_access(actor=actor, patient_id=patient_id, request=request)
+    # One round trip for everything the checks below read (the checks run in the same order as before).
+    reads = (
+        _booking_reads(
+            patient_id=patient_id,
+            appointment_type_id=appointment_type_id,
+            practitioner_id=practitioner_id,
+            resource_ids=list(resource_ids or []),
+            start=start,
+        )
+        if isinstance(start, dt.datetime) and start.tzinfo is not None
+        else None
+    )
+    if reads is not None:
+        patient_user_id = _check_patient(patient_id, reads.patient)
+        appointment_type = _appointment_type(appointment_type_id, actor, reads.appointment_type or _READ_NOTHING)
+    else:  # a naive start: refused by plan_booking's checks, after the patient's and the type's
+        patient_user_id = _check_patient(
+            patient_id, Patient.objects.filter(pk=patient_id).values_list("status", "user_id").first()
+        )
+        appointment_type = _appointment_type(appointment_type_id, actor)
     override = bool(override_reason)
     plan = plan_booking(
         actor=actor,
@@ -833,6 +1060,7 @@ def appointment_book(
         practitioner_id=practitioner_id,
         resource_ids=list(resource_ids or []),
         override=override,
+        reads=reads,
     )
     practitioner_user_id = plan.practitioner_schedule.practitioner_id or 0
     location_id = plan.practitioner_schedule.location_id

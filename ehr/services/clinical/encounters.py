@@ -30,7 +30,6 @@ from ehr.models import (
     EncounterStatus,
     EncounterVersion,
     Location,
-    Patient,
     PatientStatus,
     Role,
     User,
@@ -298,15 +297,14 @@ def _id_or_none(value: Any) -> int | None:
 # Everything encounter_plan checks before writing, in one statement: the patient's status, the practitioner (an
 # active user with the practitioner role), the location, whether they work there, and whether the appointment
 # already has its encounter.
-_PLAN_CHECKS_SQL = f"""
-SELECT (SELECT status FROM {Patient._meta.db_table} WHERE id = %(patient)s),
+_PLAN_CHECKS_SQL = """
+SELECT (SELECT status FROM ehr_patient WHERE id = %(patient)s),
        practitioner.username, practitioner.first_name, practitioner.last_name,
-       (SELECT name FROM {Location._meta.db_table} WHERE id = %(location)s),
-       EXISTS (SELECT 1 FROM {User.locations.through._meta.db_table}
-                WHERE user_id = %(practitioner)s AND location_id = %(location)s),
-       EXISTS (SELECT 1 FROM {Encounter._meta.db_table} WHERE appointment_id = %(appointment)s)
+       (SELECT name FROM ehr_location WHERE id = %(location)s),
+       EXISTS (SELECT 1 FROM ehr_user_locations WHERE user_id = %(practitioner)s AND location_id = %(location)s),
+       EXISTS (SELECT 1 FROM ehr_encounter WHERE appointment_id = %(appointment)s)
   FROM (SELECT 1) AS one
-  LEFT JOIN {User._meta.db_table} AS practitioner
+  LEFT JOIN ehr_user AS practitioner
     ON practitioner.id = %(practitioner)s AND practitioner.is_active AND practitioner.roles @> %(roles)s::varchar[]
 """
 
