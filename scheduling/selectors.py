@@ -601,39 +601,31 @@ def free_slot_search(
         i = bisect_right(starts, t) - 1
         return i >= 0 and t <= ends[i]
 
-    # Which schedule of a resource group a start gets depends only on the group and the start, not on the
-    # practitioner: decided once per (requirement, location, start).
-    choices: dict[tuple[int, int, float], int | None] = {}
-    candidates = {key: [s.pk for s in group] for key, group in others.items()}
-    requirement_pks = [r[0] for r in requirements]
+    # Which schedule of each resource group a start gets depends only on the location and the start, not on the
+    # practitioner: decided once per (location, start), with the start's instants, and shared by the practitioners
+    # there (several practitioners usually share a start).
     refs = {pk: ResourceRef(schedule_id=pk, kind=s.kind, name=s.name) for pk, s in members.items()}
+    groups_at = {
+        where: [[s.pk for s in others[(r[0], where)]] for r in requirements]
+        for where in {where for _t, _pk, where in found}
+    }
     resources: dict[tuple[int, ...], tuple[ResourceRef, ...]] = {}
+    at: dict[tuple[int, float], tuple[dt.datetime, dt.datetime, tuple[ResourceRef, ...]] | None] = {}
     names = {p.pk: (p.practitioner_id or 0, p.display_name) for p in practitioner_list}
     results: list[FreeSlot] = []
     for t, pk, where in found:
-        picked: list[int] = []
-        for requirement_pk in requirement_pks:
-            key = (requirement_pk, where, t)
-            if key not in choices:
-                choices[key] = next((s for s in candidates[(requirement_pk, where)] if takes(s, t)), None)
-            choice = choices[key]
-            if choice is None:  # cannot happen: t lies in the group's union
-                break
-            picked.append(choice)
-        else:
-            ids_key = tuple(picked)
-            if ids_key not in resources:
-                resources[ids_key] = tuple(refs[i] for i in ids_key)
+        place = (where, t)
+        if place not in at:
+            picked = tuple(next((s for s in group if takes(s, t)), 0) for group in groups_at[where])
+            if 0 in picked:  # cannot happen: t lies in every group's union
+                at[place] = None
+            else:
+                if picked not in resources:
+                    resources[picked] = tuple(refs[i] for i in picked)
+                start = dt.datetime.fromtimestamp(t, dt.UTC)
+                at[place] = (start, start + duration, resources[picked])
+        slot = at[place]
+        if slot is not None:
             user_id, display_name = names[pk]
-            start = dt.datetime.fromtimestamp(t, dt.UTC)
-            results.append(
-                FreeSlot(
-                    start=start,
-                    end=start + duration,
-                    practitioner_id=user_id,
-                    practitioner_display_name=display_name,
-                    location_id=where,
-                    resources=resources[ids_key],
-                )
-            )
+            results.append(FreeSlot(slot[0], slot[1], user_id, display_name, where, slot[2]))
     return results
