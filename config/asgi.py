@@ -1,11 +1,16 @@
 """ASGI entry point: HTTP goes to Django; websockets pass origin validation, then session auth, then the router."""
 
+import gc
 import os
 from typing import Any
 
 import django
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -14,18 +19,50 @@ django.setup(set_prefix=False)
 
 
 class SyncMiddlewareASGIHandler(ASGIHandler):
-    """Django's ASGI handler with the middleware chain built in sync mode and entered with one thread hop.
+    """Django's ASGI handler, with each request's sync work done in one thread hop on a shared pool.
 
-    Every view we serve is sync, and so is WhiteNoise; in the stock async build each ``MiddlewareMixin`` middleware
-    then runs its hooks through ``sync_to_async`` (a thread round trip each) and WhiteNoise adds an
-    ``async_to_sync``/``sync_to_async`` pair: about a dozen hops per request. Measured through daphne: 3-3.5 ms of
-    CPU less per request (a CSRF GET 8.8-10.6 -> 5.7-6.4 ms; docs/benchmarks.md, scheduling). Request and response
-    I/O, the request signals and websockets are unchanged (an async view, were there one, would still run)."""
+    Every view we serve is sync, and so is WhiteNoise. Stock Django enters a ``ThreadSensitiveContext`` per request
+    (a new executor and thread each time) and hops to it for the ``request_started`` signal, for the middleware
+    chain, for logging a 4xx/5xx and for ``response.close()``; in its async build each ``MiddlewareMixin`` adds hops
+    of its own. Here the middleware chain is built in sync mode, and the signal, the request, the chain (Django's
+    sync ``get_response``, which logs) and the close run together in one call on the event loop's thread pool, whose
+    threads are reused: all of a request's sync code still runs in one thread, as thread-sensitive code requires.
+    Measured through daphne, a CSRF GET costs 2.6 ms of server CPU instead of 4.0 (daphne itself, answering from a
+    bare ASGI app, 0.55 ms; docs/benchmarks.md, scheduling).
+
+    Streaming responses (WhiteNoise's files) are sent and closed the stock way: their iterator runs per chunk.
+    Request and response I/O stay on the event loop; websockets are unchanged."""
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
-        chain: Any = getattr(self, "_middleware_chain")  # noqa: B009 -- not in the stubs
-        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django serves only HTTP here, not {scope['type']}")
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=False)(scope, body_file)
+            await self.send_response(response, send)
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=False)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
+        """Everything sync for one request, in the calling thread; a non-streaming response comes back closed
+        (``request_finished`` has run: the database connection is back in its pool)."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self.get_response(request)
+        assert response is not None
+        if not response.streaming:
+            response.close()
+        return response
 
 
 django_asgi_app = SyncMiddlewareASGIHandler()
@@ -42,3 +79,9 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Everything loaded by now (Django, the apps, the URL and model registries: some 140,000 objects) lives as long as
+# the process. Left to the collector, each full collection re-scans all of it, about 95 ms on this project's
+# 2-core reference machine, stalling every request in flight; frozen, it is skipped (docs/benchmarks.md,
+# scheduling: the race's loser p99 200 -> 145 ms).
+gc.freeze()

@@ -5,19 +5,64 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from scheduling.models import AvailabilityException, AvailabilityRule, ExceptionKind, Schedule
 from scheduling.timeutil import Interval, merge, subtract, wall_to_utc_lenient
 
 
+class RuleLike(Protocol):
+    """What the expansion reads of a weekly rule: an ``AvailabilityRule`` or a ``Rule`` read as a plain row."""
+
+    @property
+    def weekday(self) -> int: ...
+    @property
+    def start_time(self) -> dt.time: ...
+    @property
+    def end_time(self) -> dt.time: ...
+    @property
+    def effective_from(self) -> dt.date: ...
+    @property
+    def effective_until(self) -> dt.date | None: ...
+
+
+class ExceptionLike(Protocol):
+    """What the expansion reads of an exception: an ``AvailabilityException`` or an ``Exception_`` row."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def start(self) -> dt.datetime: ...
+    @property
+    def end(self) -> dt.datetime: ...
+
+
+class Rule(NamedTuple):
+    """A weekly rule as read by hot paths (no model instance)."""
+
+    weekday: int
+    start_time: dt.time
+    end_time: dt.time
+    effective_from: dt.date
+    effective_until: dt.date | None
+
+
+class Exception_(NamedTuple):  # noqa: N801 -- "Exception" is the builtin
+    """An availability exception as read by hot paths (no model instance)."""
+
+    kind: str
+    start: dt.datetime
+    end: dt.datetime
+
+
 def expand_rules(
-    rules: Iterable[AvailabilityRule], time_zone: str, window_start: dt.datetime, window_end: dt.datetime
+    rules: Iterable[RuleLike], time_zone: str, window_start: dt.datetime, window_end: dt.datetime
 ) -> list[Interval]:
     """The weekly rules as UTC intervals overlapping [window_start, window_end). Each rule's wall-clock hours are
     converted on their own date, so 09:00-17:00 stays 09:00-17:00 local on both sides of a DST change."""
     tz = ZoneInfo(time_zone)
-    by_weekday: dict[int, list[AvailabilityRule]] = {}
+    by_weekday: dict[int, list[RuleLike]] = {}
     for rule in rules:
         by_weekday.setdefault(rule.weekday, []).append(rule)
     day = window_start.astimezone(tz).date() - dt.timedelta(days=1)
@@ -38,8 +83,8 @@ def expand_rules(
 def working_intervals(
     *,
     time_zone: str,
-    rules: Iterable[AvailabilityRule],
-    exceptions: Iterable[AvailabilityException],
+    rules: Iterable[RuleLike],
+    exceptions: Iterable[ExceptionLike],
     window_start: dt.datetime,
     window_end: dt.datetime,
 ) -> list[Interval]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from core.realtime.streams import StreamUser
 from ehr.models import Role, User
-from scheduling.availability import working_intervals
+from scheduling.availability import Exception_, Rule, working_intervals
 from scheduling.dto import AppointmentRef, FreeSlot, HoldRef, ResourceRef
 from scheduling.errors import BookingForbidden, InvalidBooking
 from scheduling.models import (
@@ -299,13 +299,8 @@ def _working_keys(
         if key not in expanded:
             working = working_intervals(
                 time_zone=s.time_zone,
-                rules=[
-                    AvailabilityRule(weekday=w, start_time=a, end_time=b, effective_from=f, effective_until=u)
-                    for w, a, b, f, u in rules.get(s.pk, ())
-                ],
-                exceptions=[
-                    AvailabilityException(kind=kind, start=a, end=b) for kind, a, b in exceptions.get(s.pk, ())
-                ],
+                rules=[Rule(*rule) for rule in rules.get(s.pk, ())],
+                exceptions=[Exception_(*exception) for exception in exceptions.get(s.pk, ())],
                 window_start=span_start,
                 window_end=span_end,
             )

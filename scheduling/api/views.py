@@ -158,7 +158,9 @@ def _names(actor: User, refs: list[AppointmentRef], request: HttpRequest) -> dic
 
 
 def _appointment_json(ref: AppointmentRef, names: dict[int, tuple[str, str]]) -> dict[str, Any]:
-    data = dataclasses.asdict(ref)
+    # Shallow, not dataclasses.asdict (which deep-copies every value): the same fields, the resources as dicts.
+    data = {field.name: getattr(ref, field.name) for field in dataclasses.fields(ref)}
+    data["resources"] = [dataclasses.asdict(resource) for resource in ref.resources]
     name, mrn = names.get(ref.patient_id, ("", ""))
     data["patient_display_name"] = name
     data["patient_mrn"] = mrn

@@ -31,7 +31,7 @@ from ehr.errors import InvalidTransition as EhrInvalidTransition
 from ehr.errors import PatientMerged as EhrPatientMerged
 from ehr.models import Location, Patient, PatientStatus, Role, User
 from ehr.services.clinical import encounter_cancel, encounter_plan, encounter_replan
-from scheduling.availability import working_intervals
+from scheduling.availability import Exception_, Rule, working_intervals
 from scheduling.dto import AppointmentRef, HoldRef
 from scheduling.errors import (
     BeyondHorizon,
@@ -282,8 +282,8 @@ class _Reads:
     patient: tuple[str, int | None] | None
     appointment_type: AppointmentType | None
     schedules: list[Schedule]
-    rules: dict[int, list[AvailabilityRule]]
-    exceptions: dict[int, list[AvailabilityException]]
+    rules: dict[int, list[Rule]]
+    exceptions: dict[int, list[Exception_]]
     taken: set[int]
     requirements: list[tuple[int, str, str, bool]]
 
@@ -292,8 +292,8 @@ def _booking_reads(
     *, patient_id: int, appointment_type_id: int, practitioner_id: Any, resource_ids: list[int], start: dt.datetime
 ) -> _Reads:
     practitioner = db_id(practitioner_id)
-    rules: dict[int, list[AvailabilityRule]] = defaultdict(list)
-    exceptions: dict[int, list[AvailabilityException]] = defaultdict(list)
+    rules: dict[int, list[Rule]] = defaultdict(list)
+    exceptions: dict[int, list[Exception_]] = defaultdict(list)
     with connection.cursor() as cursor:
         cursor.execute(
             _BOOKING_READS_SQL,
@@ -324,22 +324,11 @@ def _booking_reads(
                 schedule.practitioner = users[schedule.practitioner_id]
             schedule.location = places[schedule.location_id]
         cursor.nextset()
-        for schedule_id, weekday, start_time, end_time, effective_from, effective_until in cursor.fetchall():
-            rules[schedule_id].append(
-                AvailabilityRule(
-                    schedule_id=schedule_id,
-                    weekday=weekday,
-                    start_time=start_time,
-                    end_time=end_time,
-                    effective_from=effective_from,
-                    effective_until=effective_until,
-                )
-            )
+        for schedule_id, *rule in cursor.fetchall():
+            rules[schedule_id].append(Rule(*rule))
         cursor.nextset()
-        for schedule_id, kind, exc_start, exc_end in cursor.fetchall():
-            exceptions[schedule_id].append(
-                AvailabilityException(schedule_id=schedule_id, kind=kind, start=exc_start, end=exc_end)
-            )
+        for schedule_id, *exception in cursor.fetchall():
+            exceptions[schedule_id].append(Exception_(*exception))
         cursor.nextset()
         taken = {schedule_id for (schedule_id,) in cursor.fetchall()}
         cursor.nextset()
