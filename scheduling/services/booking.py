@@ -500,7 +500,8 @@ def plan_booking(
     ``reads``: what ``_booking_reads`` read for this very request (then no query is made here, unless resources
     are auto-picked).
 
-    Reads in two round trips whatever the outcome (the schedules, then ``_facts``), and checks in a fixed order:
+    Without ``reads``, reads in two round trips whatever the outcome (the schedules, then ``_facts``). Checks in a
+    fixed order:
     the practitioner's schedule, the time, the practitioner's hours and busy time (the usual loser of a race for a
     doctor's time stops there), the named resources, the other resources' hours, then whether anything chosen is
     taken. Auto-picked rooms and equipment cost two more queries."""
