@@ -82,7 +82,7 @@ HOURS = range(9, 17)  # booking cells start on the hour, 09:00-16:00 local
 # slots_per_round fresh contested slots. The first is the headline (10 000 attempts, 10 in flight, 5 per slot);
 # the second a burst of 50 in flight, where 2 cores queue requests; the third pairs of racers, which shows what a
 # loser waits for (the winner's commit) with next to no queueing for CPU; the fourth four racers for one slot.
-DEFAULT_RACE = "10000:10:2,1000:50:10,600:2:1,2000:4:1"
+DEFAULT_RACE = "10000:10:2,1000:50:10,600:2:1,1200:4:1"
 DEFAULT_UNCONTENDED = "1000:8"  # bookings : concurrent clients
 TARGET_LOSER_P99_MS = 100.0
 TARGET_SEARCH_P95_MS = 50.0
