@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.db import close_old_connections
 from django.http import HttpResponseBase
 from django.urls import set_script_prefix
 
@@ -60,7 +61,11 @@ class SyncMiddlewareASGIHandler(ASGIHandler):
         if request is not None:
             response = self.get_response(request)
         assert response is not None
-        if not response.streaming:
+        if response.streaming:
+            # Its close (and request_finished) runs after the last chunk, maybe in another of the pool's threads:
+            # this thread's database connection goes back to the pool now, as request_finished would return it.
+            close_old_connections()
+        else:
             response.close()
         return response
 
