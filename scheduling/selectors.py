@@ -327,8 +327,8 @@ class _Searched(NamedTuple):
 # weekly rules and the exceptions in the span of every active schedule at those locations (a superset: rules of
 # schedules the search does not use are not looked at).
 _SEARCH_READS_SQL = """
-SELECT id, modality, duration_minutes, buffer_before_minutes, buffer_after_minutes, slot_interval_minutes,
-       min_notice_minutes, horizon_days, patient_bookable
+SELECT duration_minutes, buffer_before_minutes, buffer_after_minutes, slot_interval_minutes, min_notice_minutes,
+       horizon_days, patient_bookable
   FROM scheduling_appointmenttype WHERE id = %(type)s AND active;
 WITH practitioners AS (
     SELECT id FROM scheduling_schedule
@@ -447,8 +447,6 @@ def free_slot_search(
     if type_row is None:
         raise InvalidBooking({"appointment_type_id": ["Unknown or inactive appointment type."]})
     (
-        _type_id,
-        _modality,
         duration_minutes,
         buffer_before_minutes,
         buffer_after_minutes,

@@ -61,10 +61,7 @@ def event_publish(*, stream: str, type: str, data: dict[str, Any], close_code: i
             seq = int(cursor.fetchone()[0])
         StreamEvent.objects.create(stream=stream, seq=seq, type=type, data=data, created_at=now)
         event = PublishedEvent(stream=stream, seq=seq, type=type, data=data, at=now)
-        message: dict[str, Any] = {"type": "stream.event", "event": event.wire()}
-        if close_code is not None:
-            message["close"] = close_code
-        transaction.on_commit(lambda: push.group_send(channel_group(stream), message))
+        transaction.on_commit(_pusher(event, close_code))
     return event
 
 
@@ -87,8 +84,11 @@ RETURNING stream, seq
 """
 
 
-def _pusher(event: PublishedEvent) -> Callable[[], None]:
-    message = {"type": "stream.event", "event": event.wire()}
+def _pusher(event: PublishedEvent, close_code: int | None = None) -> Callable[[], None]:
+    """The after-commit push of ``event`` to its stream's live sockets."""
+    message: dict[str, Any] = {"type": "stream.event", "event": event.wire()}
+    if close_code is not None:
+        message["close"] = close_code
 
     def push_event() -> None:
         push.group_send(channel_group(event.stream), message)

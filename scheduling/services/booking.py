@@ -140,16 +140,13 @@ def _check_patient(patient_id: int, row: tuple[str, int | None] | None) -> int |
     return user_id
 
 
-def _appointment_type(
-    appointment_type_id: int, actor: User, found: AppointmentType | object | None = None
-) -> AppointmentType:
-    """The active type, which the actor may book (``found``: the row when the caller already read it)."""
-    appointment_type = (
-        found
-        if isinstance(found, AppointmentType) or found is _READ_NOTHING
-        else AppointmentType.objects.filter(pk=appointment_type_id, active=True).first()
-    )
-    if not isinstance(appointment_type, AppointmentType):
+def _appointment_type(appointment_type_id: int, actor: User) -> AppointmentType:
+    return _check_type(AppointmentType.objects.filter(pk=appointment_type_id, active=True).first(), actor)
+
+
+def _check_type(appointment_type: AppointmentType | None, actor: User) -> AppointmentType:
+    """The type (None: unknown or inactive) must exist and be one the actor may book."""
+    if appointment_type is None:
         raise InvalidBooking({"appointment_type_id": ["Unknown or inactive appointment type."]})
     if not is_staff_booker(actor) and not appointment_type.patient_bookable:
         raise BookingForbidden("patients cannot book this appointment type themselves")
@@ -195,8 +192,6 @@ def _schedules(
         raise InvalidBooking({"practitioner_id": ["This practitioner has no bookable schedule."]})
     return schedule, [s for s in found if s.pk in resource_ids]
 
-
-_READ_NOTHING = object()  # the type was looked up and is unknown or inactive
 
 # Everything a booking reads before its transaction, in one round trip of nine statements: the patient's status
 # and portal user; the type (if active); the practitioner's schedule and the named resources (active), the
@@ -381,76 +376,61 @@ def _facts(
     """Working intervals around the visit [start, end) of each schedule, those taken in the busy period (advisory:
     the constraint decides) and the type's requirements: one round trip instead of five queries, or none with
     ``reads`` (which read the same for the same schedules)."""
-    if reads is not None:
-        return _Facts(
-            working={
-                s.pk: working_intervals(
-                    time_zone=s.time_zone,
-                    rules=reads.rules.get(s.pk, []),
-                    exceptions=reads.exceptions.get(s.pk, []),
-                    window_start=start,
-                    window_end=end,
-                )
-                for s in schedules
-            },
-            taken=reads.taken,
-            requirements=[
-                ResourceRequirement(
-                    pk=pk, appointment_type=appointment_type, kind=kind, category=category, optional=optional
-                )
-                for pk, kind, category, optional in reads.requirements
-            ],
-        )
-    ids = [s.pk for s in schedules]
-    rules: dict[int, list[AvailabilityRule]] = {i: [] for i in ids}
-    exceptions: dict[int, list[AvailabilityException]] = {i: [] for i in ids}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _FACTS_SQL,
-            {
-                "ids": ids,
-                "start": start,
-                "end": end,
-                "busy": SlotStatus.BUSY,
-                "tentative": SlotStatus.BUSY_TENTATIVE,
-                "busy_start": busy[0],
-                "busy_end": busy[1],
-                "now": timezone.now(),
-                "type": appointment_type.pk,
-            },
-        )
-        for schedule_id, weekday, start_time, end_time, effective_from, effective_until in cursor.fetchall():
-            rules[schedule_id].append(
-                AvailabilityRule(
-                    schedule_id=schedule_id,
-                    weekday=weekday,
-                    start_time=start_time,
-                    end_time=end_time,
-                    effective_from=effective_from,
-                    effective_until=effective_until,
-                )
+    if reads is None:
+        rules: dict[int, list[Rule]] = defaultdict(list)
+        exceptions: dict[int, list[Exception_]] = defaultdict(list)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FACTS_SQL,
+                {
+                    "ids": [s.pk for s in schedules],
+                    "start": start,
+                    "end": end,
+                    "busy": SlotStatus.BUSY,
+                    "tentative": SlotStatus.BUSY_TENTATIVE,
+                    "busy_start": busy[0],
+                    "busy_end": busy[1],
+                    "now": timezone.now(),
+                    "type": appointment_type.pk,
+                },
             )
-        cursor.nextset()
-        for schedule_id, kind, exc_start, exc_end in cursor.fetchall():
-            exceptions[schedule_id].append(
-                AvailabilityException(schedule_id=schedule_id, kind=kind, start=exc_start, end=exc_end)
+            for schedule_id, *rule in cursor.fetchall():
+                rules[schedule_id].append(Rule(*rule))
+            cursor.nextset()
+            for schedule_id, *exception in cursor.fetchall():
+                exceptions[schedule_id].append(Exception_(*exception))
+            cursor.nextset()
+            taken = {schedule_id for (schedule_id,) in cursor.fetchall()}
+            cursor.nextset()
+            requirements = [tuple(row) for row in cursor.fetchall()]
+        reads = _Reads(
+            patient=None,
+            appointment_type=appointment_type,
+            schedules=schedules,
+            rules=rules,
+            exceptions=exceptions,
+            taken=taken,
+            requirements=requirements,  # type: ignore[arg-type]
+        )
+    return _Facts(
+        working={
+            s.pk: working_intervals(
+                time_zone=s.time_zone,
+                rules=reads.rules.get(s.pk, []),
+                exceptions=reads.exceptions.get(s.pk, []),
+                window_start=start,
+                window_end=end,
             )
-        cursor.nextset()
-        taken = {schedule_id for (schedule_id,) in cursor.fetchall()}
-        cursor.nextset()
-        requirements = [
+            for s in schedules
+        },
+        taken=reads.taken,
+        requirements=[
             ResourceRequirement(
                 pk=pk, appointment_type=appointment_type, kind=kind, category=category, optional=optional
             )
-            for pk, kind, category, optional in cursor.fetchall()
-        ]
-    working = {
-        s.pk: working_intervals(
-            time_zone=s.time_zone, rules=rules[s.pk], exceptions=exceptions[s.pk], window_start=start, window_end=end
-        )
-        for s in schedules
-    }
-    return _Facts(working=working, taken=taken, requirements=requirements)
+            for pk, kind, category, optional in reads.requirements
+        ],
+    )
 
 
 def _working(schedules: list[Schedule], start: dt.datetime, end: dt.datetime) -> dict[int, list[tuple[Any, Any]]]:
@@ -1021,26 +1001,18 @@ def appointment_book(
     comment = _clean_comment(comment)
     override_reason = _clean_override(actor, override_reason)
     _authorise_access(actor=actor, patient_id=patient_id, request=request)
-    # One round trip for everything the checks below read (the checks run in the same order as before).
-    reads = (
-        _booking_reads(
-            patient_id=patient_id,
-            appointment_type_id=appointment_type_id,
-            practitioner_id=practitioner_id,
-            resource_ids=list(resource_ids or []),
-            start=start,
-        )
-        if isinstance(start, dt.datetime) and start.tzinfo is not None
-        else None
+    # One round trip for everything the checks below read; they run in the same order as authorise_booking,
+    # _appointment_type and plan_booking's.
+    # A naive start is read as UTC here and refused by plan_booking's checks, after the patient's and the type's.
+    reads = _booking_reads(
+        patient_id=patient_id,
+        appointment_type_id=appointment_type_id,
+        practitioner_id=practitioner_id,
+        resource_ids=list(resource_ids or []),
+        start=start,
     )
-    if reads is not None:
-        patient_user_id = _check_patient(patient_id, reads.patient)
-        appointment_type = _appointment_type(appointment_type_id, actor, reads.appointment_type or _READ_NOTHING)
-    else:  # a naive start: refused by plan_booking's checks, after the patient's and the type's
-        patient_user_id = _check_patient(
-            patient_id, Patient.objects.filter(pk=patient_id).values_list("status", "user_id").first()
-        )
-        appointment_type = _appointment_type(appointment_type_id, actor)
+    patient_user_id = _check_patient(patient_id, reads.patient)
+    appointment_type = _check_type(reads.appointment_type, actor)
     override = bool(override_reason)
     plan = plan_booking(
         actor=actor,

@@ -30,7 +30,7 @@ ADMIN_CSS = Path(django.contrib.admin.__file__).parent / "static" / "admin" / "c
 
 
 class Recorder:
-    """The thread and order of the request signals (and of the view, seen through the database's execute hook)."""
+    """The thread and order of the request signals."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int]] = []

@@ -268,35 +268,13 @@ def _planned_period(clean: Cleaner, start: Any, end: Any) -> tuple[datetime.date
     return start, end
 
 
-def _booked_practitioner(clean: Cleaner, practitioner_id: Any, location_id: Any) -> tuple[User | None, Location | None]:
-    """The practitioner (an active user with the practitioner role) and the location, which they must work at."""
-    practitioner = location = None
-    if isinstance(practitioner_id, bool) or not isinstance(practitioner_id, int):
-        clean.fail("practitioner_id", "Must be a user id.")
-    else:
-        practitioner = User.objects.filter(
-            pk=practitioner_id, is_active=True, roles__contains=[Role.PRACTITIONER]
-        ).first()
-        if practitioner is None:
-            clean.fail("practitioner_id", "No active practitioner with this id.")
-    if isinstance(location_id, bool) or not isinstance(location_id, int):
-        clean.fail("location_id", "Must be a location id.")
-    else:
-        location = Location.objects.filter(pk=location_id).only("id", "name").first()
-        if location is None:
-            clean.fail("location_id", "No location with this id.")
-        elif practitioner is not None and not practitioner.locations.filter(pk=location_id).exists():
-            clean.fail("location_id", "The practitioner does not work at this location.")
-    return practitioner, location
-
-
 def _id_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-# Everything encounter_plan checks before writing, in one statement: the patient's status, the practitioner (an
-# active user with the practitioner role), the location, whether they work there, and whether the appointment
-# already has its encounter.
+# What encounter_plan and encounter_replan check before writing, in one statement: the patient's status, the
+# practitioner (an active user with the practitioner role), the location, whether they work there, and whether the
+# appointment already has its encounter.
 _PLAN_CHECKS_SQL = """
 SELECT (SELECT status FROM ehr_patient WHERE id = %(patient)s),
        practitioner.username, practitioner.first_name, practitioner.last_name,
@@ -309,12 +287,18 @@ SELECT (SELECT status FROM ehr_patient WHERE id = %(patient)s),
 """
 
 
-def _plan_checks(
-    clean: Cleaner, patient_id: int, practitioner_id: Any, location_id: Any, appointment_id: Any
+def _booked_practitioner(
+    clean: Cleaner,
+    practitioner_id: Any,
+    location_id: Any,
+    *,
+    patient_id: int | None = None,
+    appointment_id: Any = None,
 ) -> tuple[User | None, Location | None]:
-    """``encounter_plan``'s checks of the patient (must exist and be active: raised at once, like
-    ``authorise_patient``), the practitioner and location (``_booked_practitioner``'s rules) and the appointment
-    (``_appointment``'s), from one read."""
+    """The practitioner (an active user with the practitioner role) and the location, which they must work at;
+    with ``patient_id``, the patient must exist and be active (raised at once, like ``authorise_patient``); with
+    ``appointment_id``, a positive id no other encounter carries yet (the unique constraint is the last word). One
+    read for all of it."""
     practitioner_pk, location_pk = _id_or_none(practitioner_id), _id_or_none(location_id)
     appointment_pk = _id_or_none(appointment_id)
     with connection.cursor() as cursor:
@@ -329,9 +313,9 @@ def _plan_checks(
             },
         )
         status, username, first_name, last_name, location_name, works_there, has_encounter = cursor.fetchone()
-    if status is None:
+    if patient_id is not None and status is None:
         raise PatientNotFound(patient_id)
-    if status != PatientStatus.ACTIVE:
+    if patient_id is not None and status != PatientStatus.ACTIVE:
         raise InvalidClinicalData({"patient_id": [f"The patient record is {status}; nothing can be added."]})
     practitioner = location = None
     if practitioner_pk is None:
@@ -388,7 +372,9 @@ def encounter_plan(
     modality = clean.choice("modality", modality, EncounterModality.values)
     reason = clean.text("reason", reason, max_length=1000)
     start, end = _planned_period(clean, planned_start, planned_end)
-    practitioner, location = _plan_checks(clean, patient_id, practitioner_id, location_id, appointment_id)
+    practitioner, location = _booked_practitioner(
+        clean, practitioner_id, location_id, patient_id=patient_id, appointment_id=appointment_id
+    )
     clean.done()
     assert practitioner is not None
     assert location is not None
