@@ -560,20 +560,24 @@ def plan_booking(
     return plan
 
 
-# Expired holds in the way are released (their tentative slots deleted, the holds marked expired) so the time can
-# be taken; then one slot per schedule is inserted. Run after the schedules' booking locks, in the same round trip.
+# Expired holds in the way are released (the holds marked expired, then their tentative slots deleted) so the time
+# can be taken; then one slot per schedule is inserted. Run after the schedules' booking locks, in the same round
+# trip. Holds before slots, in two statements: the order hold_confirm and the sweeper lock them in, so a booker
+# releasing a hold cannot deadlock with its owner confirming it or with the sweeper.
 _RELEASE_AND_INSERT_SQL = """
-WITH expired AS MATERIALIZED (
-    SELECT DISTINCT hold_id FROM scheduling_slot
-     WHERE schedule_id = ANY(%(ids)s::bigint[])
-       AND status = %(tentative)s
-       AND expires_at <= %(now)s
-       AND period && tstzrange(%(busy_start)s, %(busy_end)s, '[)')
-), marked AS (
-    UPDATE scheduling_hold SET status = %(hold_expired)s
-     WHERE id IN (SELECT hold_id FROM expired) AND status = %(hold_active)s
-)
-DELETE FROM scheduling_slot WHERE hold_id IN (SELECT hold_id FROM expired);
+UPDATE scheduling_hold SET status = %(hold_expired)s
+ WHERE status = %(hold_active)s
+   AND id IN (SELECT hold_id FROM scheduling_slot
+               WHERE schedule_id = ANY(%(ids)s::bigint[])
+                 AND status = %(tentative)s
+                 AND expires_at <= %(now)s
+                 AND period && tstzrange(%(busy_start)s, %(busy_end)s, '[)'));
+DELETE FROM scheduling_slot
+ WHERE hold_id IN (SELECT hold_id FROM scheduling_slot
+                    WHERE schedule_id = ANY(%(ids)s::bigint[])
+                      AND status = %(tentative)s
+                      AND expires_at <= %(now)s
+                      AND period && tstzrange(%(busy_start)s, %(busy_end)s, '[)'));
 WITH owner AS MATERIALIZED (
     SELECT coalesce(
                %(appointment_id)s::bigint,
