@@ -141,6 +141,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Scheduling ------------------------------------------------------------------------------------------------
 SCHEDULING_HOLD_TTL_SECONDS = env.int("SCHEDULING_HOLD_TTL_SECONDS", default=300)
+# A booking claims its time in a first, short transaction; if the booking never completes (its worker died), the
+# claim frees the time after this long (scheduling/services/booking.py).
+SCHEDULING_BOOKING_CLAIM_SECONDS = env.int("SCHEDULING_BOOKING_CLAIM_SECONDS", default=60)
 WAITLIST_OFFER_TTL_SECONDS = env.int("WAITLIST_OFFER_TTL_SECONDS", default=2 * 3600)
 WAITLIST_OFFER_FANOUT = env.int("WAITLIST_OFFER_FANOUT", default=5)
 

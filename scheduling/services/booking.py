@@ -13,13 +13,14 @@ import contextlib
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -87,6 +88,11 @@ def is_staff_booker(actor: User) -> bool:
 
 def hold_ttl() -> dt.timedelta:
     return dt.timedelta(seconds=settings.SCHEDULING_HOLD_TTL_SECONDS)
+
+
+def claim_ttl() -> dt.timedelta:
+    """How long a booking's claim on its time lasts if the booking never completes (a crashed worker)."""
+    return dt.timedelta(seconds=settings.SCHEDULING_BOOKING_CLAIM_SECONDS)
 
 
 @dataclass
@@ -578,25 +584,35 @@ DELETE FROM scheduling_slot
                       AND status = %(tentative)s
                       AND expires_at <= %(now)s
                       AND period && tstzrange(%(busy_start)s, %(busy_end)s, '[)'));
-WITH owner AS MATERIALIZED (
+WITH {claim}owner AS MATERIALIZED (
     SELECT coalesce(
                %(appointment_id)s::bigint,
                CASE WHEN %(new_appointment)s THEN nextval(pg_get_serial_sequence(%(table)s, 'id')) END
            ) AS id
 )
 INSERT INTO scheduling_slot (schedule_id, period, status, appointment_id, hold_id, expires_at, override)
-SELECT s.id, tstzrange(%(busy_start)s, %(busy_end)s, '[)'), %(status)s, owner.id, %(hold_id)s::uuid, %(expires_at)s,
-       %(override)s
+SELECT s.id, tstzrange(%(busy_start)s, %(busy_end)s, '[)'), %(status)s,
+       CASE WHEN %(hold_id)s::uuid IS NULL THEN owner.id END, %(hold_id)s::uuid, %(expires_at)s, %(override)s
   FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS s(id, n) CROSS JOIN owner
  ORDER BY s.n
-RETURNING id, schedule_id, appointment_id
+RETURNING id, schedule_id, coalesce(appointment_id, (SELECT id FROM owner))
 """
+
+
+# A booking's claim: the hold that owns its tentative slots, inserted in the same statement as the slots.
+_CLAIM_SQL = """claim AS (
+    INSERT INTO scheduling_hold (id, patient_id, appointment_type_id, practitioner_id, location_id, start, "end",
+                                 status, expires_at, created_by_id, created_at)
+    VALUES (%(hold_id)s::uuid, %(claim_patient)s, %(claim_type)s, %(claim_practitioner)s, %(claim_location)s,
+            %(claim_start)s, %(claim_end)s, %(hold_active)s, %(expires_at)s, %(claim_actor)s, %(now)s)
+), """
 
 
 @dataclass
 class _Taken:
     slots: list[Slot]
-    appointment_id: int | None  # a new appointment's id (``new_appointment``), else the one given
+    # A new appointment's id (``new_appointment``; for a claim, drawn but not stored on the slots), else the one given
+    appointment_id: int | None
 
 
 def _insert_slots(
@@ -608,6 +624,7 @@ def _insert_slots(
     hold_id: UUID | None = None,
     expires_at: dt.datetime | None = None,
     override: bool = False,
+    claim_by: User | None = None,
 ) -> _Taken:
     """Insert one slot per schedule in one statement; an exclusion violation becomes ``SlotUnavailable`` naming
     the resource. When an auto-picked resource lost a race, retry with the next free candidate. One round trip per
@@ -624,6 +641,11 @@ def _insert_slots(
     with an error that is not an exclusion violation. The constraint still decides who gets the time. A deadlock
     that remains possible (two reschedules swapping times, each holding the slot it released) is reported as
     ``SlotUnavailable`` like any lost race.
+
+    ``claim_by``: the slots are a booking's claim (``appointment_book``): tentative, owned by a new hold with id
+    ``hold_id`` made by ``claim_by`` for the plan's patient, type, practitioner and time, inserted in the same
+    statement (the slots' foreign key to it is checked at commit). With ``new_appointment`` the appointment's id is
+    drawn and returned, not stored on the slots (``_claim_convert`` does that).
 
     A savepoint is taken only when there is an alternative to retry with: otherwise a conflict ends the caller's
     transaction (or its savepoint), which the raised error rolls back anyway."""
@@ -645,15 +667,22 @@ def _insert_slots(
             "hold_id": hold_id,
             "expires_at": expires_at,
             "override": override,
-            "space": SCHEDULE_LOCK_SPACE,
         }
-        locks = []
-        for index, schedule in enumerate(ordered):
-            params[f"lock{index}"] = schedule.pk % 2**31  # ids past 2^31 share a queue, harmlessly
-            locks.append(f"SELECT pg_advisory_xact_lock(%(space)s::integer, %(lock{index})s::integer);")
+        if claim_by is not None:
+            params.update(
+                claim_patient=plan.patient_id,
+                claim_type=plan.appointment_type.pk,
+                claim_practitioner=plan.practitioner_schedule.practitioner_id,
+                claim_location=plan.practitioner_schedule.location_id,
+                claim_start=plan.start,
+                claim_end=plan.end,
+                claim_actor=claim_by.pk,
+            )
+        insert = _RELEASE_AND_INSERT_SQL.replace("{claim}", _CLAIM_SQL if claim_by is not None else "")
+        locks = _lock_schedules_sql([schedule.pk for schedule in ordered], params)
         try:
             with transaction.atomic() if retryable else contextlib.nullcontext(), connection.cursor() as cursor:
-                cursor.execute("\n".join(locks) + _RELEASE_AND_INSERT_SQL, params)
+                cursor.execute(locks + insert, params)
                 while cursor.nextset():
                     pass
                 rows = cursor.fetchall()
@@ -684,7 +713,7 @@ def _insert_slots(
                 schedule=by_id[schedule_id],
                 period=period,
                 status=status,
-                appointment_id=owner,
+                appointment_id=None if hold_id is not None else owner,
                 hold_id=hold_id,
                 expires_at=expires_at,
                 override=override,
@@ -693,6 +722,104 @@ def _insert_slots(
         ]
         return _Taken(slots=slots, appointment_id=rows[0][2] if rows else appointment_id)
     raise SlotUnavailable(plan.others[-1].pk, plan.others[-1].name)
+
+
+# A hold becomes a booking, under the booking locks of its schedules: the hold first (holds before slots, the order
+# the sweeper and a booker releasing expired holds lock them in), consumed by the appointment (a patient's hold) or
+# deleted (a booking's own claim); then its tentative slots become the appointment's busy slots in place. No slot
+# moves unless this very statement took the hold: one expired and released meanwhile keeps nothing.
+_HOLD_CONSUME_SQL = """
+UPDATE scheduling_hold SET status = %(consumed)s, appointment_id = %(appointment)s
+ WHERE id = %(hold)s AND status = %(active)s;
+UPDATE scheduling_slot
+   SET status = %(busy)s, appointment_id = %(appointment)s, hold_id = NULL, expires_at = NULL
+ WHERE hold_id = %(hold)s
+   AND EXISTS (SELECT 1 FROM scheduling_hold WHERE id = %(hold)s AND status = %(consumed)s
+                                               AND appointment_id = %(appointment)s)
+RETURNING id
+"""
+_CLAIM_CONSUME_SQL = """
+DELETE FROM scheduling_hold WHERE id = %(hold)s AND status = %(active)s;
+UPDATE scheduling_slot
+   SET status = %(busy)s, appointment_id = %(appointment)s, hold_id = NULL, expires_at = NULL
+ WHERE hold_id = %(hold)s AND NOT EXISTS (SELECT 1 FROM scheduling_hold WHERE id = %(hold)s)
+RETURNING id
+"""
+
+
+def _lock_schedules_sql(schedule_ids: list[int], params: dict[str, Any]) -> str:
+    """The booking locks of ``schedule_ids``, in schedule-id order (the global lock order), as statements; their
+    parameters are added to ``params``."""
+    params["space"] = SCHEDULE_LOCK_SPACE
+    locks = []
+    for index, schedule_id in enumerate(sorted(schedule_ids)):
+        params[f"lock{index}"] = schedule_id % 2**31  # ids past 2^31 share a queue, harmlessly
+        locks.append(f"SELECT pg_advisory_xact_lock(%(space)s::integer, %(lock{index})s::integer);")
+    return "\n".join(locks)
+
+
+def _hold_convert(*, hold_id: UUID, appointment_id: int, schedule_ids: list[int], claim: bool) -> set[int]:
+    """Turn hold ``hold_id`` into the busy slots of appointment ``appointment_id``, in the caller's transaction, as
+    its last write: the booking locks of the hold's schedules (``schedule_ids``) are held only from here to commit.
+    ``claim``: the hold is a booking's own claim and is deleted; otherwise it is kept, consumed. Returns the ids of
+    the slots converted: none when the hold was no longer active.
+
+    Under the booking locks because the update writes new versions of the slots, which the exclusion constraint
+    checks: a racer inserting on the same time at that moment would wait for this transaction while this one waits
+    for the racer's row, a deadlock that PostgreSQL breaks only after a second. With the locks, a racer inserts
+    either before (and fails against the committed hold at once) or after (and fails against the booking)."""
+    params: dict[str, Any] = {
+        "hold": hold_id,
+        "active": HoldStatus.ACTIVE,
+        "consumed": HoldStatus.CONSUMED,
+        "appointment": appointment_id,
+        "busy": SlotStatus.BUSY,
+    }
+    locks = _lock_schedules_sql(schedule_ids, params)
+    with connection.cursor() as cursor:
+        cursor.execute(locks + (_CLAIM_CONSUME_SQL if claim else _HOLD_CONSUME_SQL), params)
+        while cursor.nextset():
+            pass
+        return {slot_id for (slot_id,) in cursor.fetchall()}
+
+
+def _claim_convert(hold_id: UUID, plan: _Plan, claimed: _Taken) -> list[Slot]:
+    """Turn a booking's claim (``claimed``, the slots ``_insert_slots`` inserted for it) into the busy slots of
+    the appointment whose id the claim drew. Raises ``SlotUnavailable`` if the claim expired and was released
+    before this ran."""
+    assert claimed.appointment_id is not None
+    converted = _hold_convert(
+        hold_id=hold_id,
+        appointment_id=claimed.appointment_id,
+        schedule_ids=[slot.schedule_id for slot in claimed.slots],
+        claim=True,
+    )
+    if converted != {slot.pk for slot in claimed.slots}:
+        raise SlotUnavailable(plan.practitioner_schedule.pk, plan.practitioner_schedule.name)
+    for slot in claimed.slots:
+        slot.status, slot.appointment_id, slot.hold_id, slot.expires_at = (
+            SlotStatus.BUSY,
+            claimed.appointment_id,
+            None,
+            None,
+        )
+    return claimed.slots
+
+
+def _claim_withdraw(hold_id: UUID) -> None:
+    """Give a failed booking's claimed time back at once. Best effort: if this cannot run (the caller's own
+    transaction is broken and will roll the claim back, or the database is gone), the claim's expiry frees the
+    time."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM scheduling_hold WHERE id = %(hold)s AND status = %(active)s;"
+                " DELETE FROM scheduling_slot WHERE hold_id = %(hold)s"
+                " AND NOT EXISTS (SELECT 1 FROM scheduling_hold WHERE id = %(hold)s)",
+                {"hold": hold_id, "active": HoldStatus.ACTIVE},
+            )
+    except DatabaseError:
+        pass
 
 
 def _conflicting_schedule(exc: IntegrityError, plan: _Plan) -> Schedule | None:
@@ -798,27 +925,22 @@ def hold_confirm(
     *, actor: User, hold_id: UUID | str, comment: str = "", request: HttpRequest | None = None
 ) -> AppointmentRef:
     """Turn an active, unexpired hold into a booked appointment: its tentative slots become the appointment's busy
-    slots in place (no moment without a reservation). Raises ``NotFound`` (not yours), ``HoldNotActive``
-    (already used or released), ``HoldExpired``."""
+    slots in place (no moment without a reservation), as the transaction's last write. Raises ``NotFound`` (not
+    yours), ``HoldNotActive`` (already used or released), ``HoldExpired``; a confirmation that loses to another
+    (a double click) or to the hold's release raises the same and writes nothing."""
     comment = _clean_comment(comment)
-    hold_patient = (
-        Hold.objects.filter(pk=hold_id).values_list("patient_id", flat=True).first() if is_uuid(hold_id) else None
-    )
-    if hold_patient is None:
+    hold = Hold.objects.filter(pk=hold_id).select_related("appointment_type").first() if is_uuid(hold_id) else None
+    if hold is None:
         raise NotFound("Hold", hold_id)
-    patient_user_id = authorise_booking(actor=actor, patient_id=hold_patient, request=request)
+    patient_user_id = authorise_booking(actor=actor, patient_id=hold.patient_id, request=request)
+    if hold.created_by_id != actor.pk and not actor.has_role(*OVERRIDERS):
+        raise NotFound("Hold", hold_id)
+    _check_hold_usable(hold)
+    schedule_ids = list(Slot.objects.filter(hold=hold).values_list("schedule_id", flat=True))
     with transaction.atomic():
-        hold = _hold_for_update(hold_id, actor)
-        if hold.status == HoldStatus.EXPIRED or (
-            hold.status == HoldStatus.ACTIVE and hold.expires_at <= timezone.now()
-        ):
-            raise HoldExpired("the hold expired; choose the time again")
-        if hold.status != HoldStatus.ACTIVE:
-            raise HoldNotActive(f"the hold is {hold.status}")
-        appointment_type = hold.appointment_type
         appointment = _create_appointment(
             actor=actor,
-            appointment_type=appointment_type,
+            appointment_type=hold.appointment_type,
             patient_id=hold.patient_id,
             practitioner_id=hold.practitioner_id,
             location_id=hold.location_id,
@@ -827,20 +949,43 @@ def hold_confirm(
             comment=comment,
             override_reason="",
         )
-        Slot.objects.filter(hold=hold).update(
-            status=SlotStatus.BUSY, appointment=appointment, hold=None, expires_at=None
+        appointment.encounter_id = _plan_encounter(
+            actor=actor,
+            appointment_id=appointment.pk,
+            appointment_type=appointment.appointment_type,
+            patient_id=appointment.patient_id,
+            practitioner_id=appointment.practitioner_id,
+            location_id=appointment.location_id,
+            start=appointment.start,
+            end=appointment.end,
+            request=request,
         )
-        hold.status = HoldStatus.CONSUMED
-        hold.appointment = appointment
-        hold.save(update_fields=["status", "appointment"])
-        _after_booking(
+        appointment.save(update_fields=["encounter_id"])
+
+        def convert() -> None:
+            if not _hold_convert(
+                hold_id=hold.pk, appointment_id=appointment.pk, schedule_ids=schedule_ids, claim=False
+            ):
+                # Released, expired or confirmed by someone else since the checks above: as if it had been then.
+                hold.refresh_from_db(fields=["status", "expires_at"])
+                _check_hold_usable(hold)
+                raise HoldNotActive(f"the hold is {hold.status}")
+
+        _record_booked(
             actor=actor,
             appointment=appointment,
-            request=request,
             data={"hold": str(hold.pk)},
             patient_user_id=patient_user_id,
+            convert=convert,
         )
     return appointment_dto(appointment)
+
+
+def _check_hold_usable(hold: Hold) -> None:
+    if hold.status == HoldStatus.EXPIRED or (hold.status == HoldStatus.ACTIVE and hold.expires_at <= timezone.now()):
+        raise HoldExpired("the hold expired; choose the time again")
+    if hold.status != HoldStatus.ACTIVE:
+        raise HoldNotActive(f"the hold is {hold.status}")
 
 
 def is_uuid(value: object) -> bool:
@@ -941,8 +1086,20 @@ def _plan_encounter(
     return encounter.id
 
 
-def _record_booked(*, actor: User, appointment: Appointment, data: dict[str, Any], patient_user_id: int | None) -> None:
-    """The ``booked`` domain event (with its live pushes) and the reminders, in the booking's transaction."""
+def _record_booked(
+    *,
+    actor: User,
+    appointment: Appointment,
+    data: dict[str, Any],
+    patient_user_id: int | None,
+    convert: Callable[[], Any],
+) -> None:
+    """The rest of a booking's transaction once its appointment row is in: the reminders (outbox rows,
+    scheduling/reminders.py), ``convert`` (the hold's slots become the appointment's, under the booking locks), then
+    the ``booked`` domain event with its live pushes. In that order because the event takes the realtime stream
+    counters, which come after the booking locks in the global lock order (docs/concurrency.md)."""
+    reminders_plan(appointment=appointment)
+    convert()
     appointment_event_record(
         appointment=appointment,
         type="booked",
@@ -952,32 +1109,6 @@ def _record_booked(*, actor: User, appointment: Appointment, data: dict[str, Any
         data=data,
         patient_user_id=patient_user_id,
     )
-    # Reminders (scheduling/reminders.py): outbox rows in this same transaction.
-    reminders_plan(appointment=appointment)
-
-
-def _after_booking(
-    *,
-    actor: User,
-    appointment: Appointment,
-    request: HttpRequest | None,
-    data: dict[str, Any],
-    patient_user_id: int | None,
-) -> None:
-    """For an appointment already inserted (a confirmed hold): its planned encounter, event and reminders."""
-    appointment.encounter_id = _plan_encounter(
-        actor=actor,
-        appointment_id=appointment.pk,
-        appointment_type=appointment.appointment_type,
-        patient_id=appointment.patient_id,
-        practitioner_id=appointment.practitioner_id,
-        location_id=appointment.location_id,
-        start=appointment.start,
-        end=appointment.end,
-        request=request,
-    )
-    appointment.save(update_fields=["encounter_id"])
-    _record_booked(actor=actor, appointment=appointment, data=data, patient_user_id=patient_user_id)
 
 
 def appointment_book(
@@ -1030,41 +1161,64 @@ def appointment_book(
     )
     practitioner_user_id = plan.practitioner_schedule.practitioner_id or 0
     location_id = plan.practitioner_schedule.location_id
-    with transaction.atomic():
-        # The slots first: a lost race ends here, before anything else is written.
-        taken = _insert_slots(plan, status=SlotStatus.BUSY, new_appointment=True, override=override)
-        assert taken.appointment_id is not None
-        encounter_id = _plan_encounter(
-            actor=actor,
-            appointment_id=taken.appointment_id,
-            appointment_type=appointment_type,
-            patient_id=patient_id,
-            practitioner_id=practitioner_user_id,
-            location_id=location_id,
-            start=plan.start,
-            end=plan.end,
-            request=request,
+    # The claim, committed on its own: a racer that lost learns it now, not after this booking's EHR writes. In
+    # autocommit it needs no BEGIN or COMMIT: PostgreSQL runs the statements of one query message (the booking
+    # locks, the release of expired holds, the hold with its slots) as one implicit transaction, all or nothing.
+    hold_id = uuid4()
+    with contextlib.nullcontext() if connection.get_autocommit() else transaction.atomic():
+        claimed = _insert_slots(
+            plan,
+            status=SlotStatus.BUSY_TENTATIVE,
+            new_appointment=True,
+            hold_id=hold_id,
+            expires_at=timezone.now() + claim_ttl(),
+            override=override,
+            claim_by=actor,
         )
-        appointment = _create_appointment(
-            pk=taken.appointment_id,
-            actor=actor,
-            appointment_type=appointment_type,
-            patient_id=patient_id,
-            practitioner_id=practitioner_user_id,
-            location_id=location_id,
-            start=plan.start,
-            end=plan.end,
-            comment=comment,
-            override_reason=override_reason,
-            series_id=series_id,
-            encounter_id=encounter_id,
-        )
-        # The practitioner's user and location were read with the schedule: the answer needs no more queries.
-        appointment.practitioner = plan.practitioner_schedule.practitioner or appointment.practitioner
-        appointment.location = plan.practitioner_schedule.location
-        data: dict[str, Any] = {"override": True} if override else {}
-        _record_booked(actor=actor, appointment=appointment, data=data, patient_user_id=patient_user_id)
-    return appointment_dto(appointment, taken.slots)
+    assert claimed.appointment_id is not None
+    try:
+        with transaction.atomic():
+            encounter_id = _plan_encounter(
+                actor=actor,
+                appointment_id=claimed.appointment_id,
+                appointment_type=appointment_type,
+                patient_id=patient_id,
+                practitioner_id=practitioner_user_id,
+                location_id=location_id,
+                start=plan.start,
+                end=plan.end,
+                request=request,
+            )
+            appointment = _create_appointment(
+                pk=claimed.appointment_id,
+                actor=actor,
+                appointment_type=appointment_type,
+                patient_id=patient_id,
+                practitioner_id=practitioner_user_id,
+                location_id=location_id,
+                start=plan.start,
+                end=plan.end,
+                comment=comment,
+                override_reason=override_reason,
+                series_id=series_id,
+                encounter_id=encounter_id,
+            )
+            # The practitioner's user and location were read with the schedule: the answer needs no more queries.
+            appointment.practitioner = plan.practitioner_schedule.practitioner or appointment.practitioner
+            appointment.location = plan.practitioner_schedule.location
+            data: dict[str, Any] = {"override": True} if override else {}
+            slots: list[Slot] = []
+            _record_booked(
+                actor=actor,
+                appointment=appointment,
+                data=data,
+                patient_user_id=patient_user_id,
+                convert=lambda: slots.extend(_claim_convert(hold_id, plan, claimed)),
+            )
+    except BaseException:
+        _claim_withdraw(hold_id)
+        raise
+    return appointment_dto(appointment, slots)
 
 
 # --- changes ----------------------------------------------------------------------------------------------------

@@ -15,19 +15,24 @@ one); an ungated race may have more, and its racers queue for connections as req
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
 from ehr.models import Encounter
 from scheduling.dto import AppointmentRef, HoldRef
-from scheduling.errors import HoldExpired, OfferUnavailable, SchedulingError, SlotUnavailable
+from scheduling.errors import HoldExpired, HoldNotActive, OfferUnavailable, SchedulingError, SlotUnavailable
 from scheduling.models import (
     Appointment,
     AppointmentEvent,
@@ -410,6 +415,31 @@ def test_holds_and_bookings_racing_for_one_slot_leave_exactly_one_reservation(
     assert Hold.objects.count() == (1 if isinstance(winner, HoldRef) else 0)
 
 
+def test_a_hold_confirmed_twice_at_once_books_one_appointment(
+    frozen_now, patient_user, patient, doctor, doctor_schedule, video_type
+):
+    """A double click: two confirmations of one hold race. One books; the other is refused as the hold is no
+    longer active, and its appointment, encounter and event roll back with it."""
+    held = hold_create(
+        actor=patient_user,
+        appointment_type_id=video_type.pk,
+        patient_id=patient.pk,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+    )
+    outcome = race([lambda: hold_confirm(actor=patient_user, hold_id=held.id)] * 2)
+
+    assert len(outcome.won) == 1
+    assert [type(r) for r in outcome.refused.values()] == [HoldNotActive]
+    (booked,) = outcome.won.values()
+    assert list(Appointment.objects.values_list("pk", flat=True)) == [booked.id]
+    assert Encounter.objects.filter(status="planned").count() == AppointmentEvent.objects.count() == 1
+    hold = Hold.objects.get()
+    assert (hold.status, hold.appointment_id) == (HoldStatus.CONSUMED, booked.id)
+    slot = Slot.objects.get()
+    assert (slot.status, slot.appointment_id, slot.hold_id) == (SlotStatus.BUSY, booked.id, None)
+
+
 def test_an_expired_hold_is_taken_by_exactly_one_racer_while_its_owner_and_the_sweeper_race_too(
     scheduler, patient_user, patient, doctor, doctor_schedule, video_type, patients
 ):
@@ -437,6 +467,206 @@ def test_an_expired_hold_is_taken_by_exactly_one_racer_while_its_owner_and_the_s
     assert Hold.objects.get(pk=held.id).status == HoldStatus.EXPIRED
     assert not Slot.objects.filter(status="busy-tentative").exists()
     assert Slot.objects.get().appointment_id == bookings[0].id
+
+
+# --- the claim: a booking takes its time first, in a transaction of its own ------------------------------------
+
+
+def _waiting_for_encounter_table() -> list[int]:
+    """Backends of this database waiting for a lock on the EHR's encounter table (held by the test)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pid FROM pg_locks
+            WHERE NOT granted AND locktype = 'relation' AND relation = 'ehr_encounter'::regclass
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+class _Booking(threading.Thread):
+    """One booking in its own thread and connection; ``result`` or ``error`` when it ends."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.work()
+        except BaseException as exc:  # examined by the test
+            self.error = exc
+        finally:
+            connection.close()
+
+
+def _start_booking_held_at_its_ehr_write(work: Callable[[], Any]) -> tuple[_Booking, int]:
+    """Start ``work`` while the caller holds a lock on the encounter table; return once it waits there, past its
+    committed claim, with its backend's pid. The caller must be inside a transaction that took the lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE ehr_encounter IN SHARE ROW EXCLUSIVE MODE")
+    booking = _Booking(work)
+    booking.start()
+    try:
+        wait_until(lambda: bool(_waiting_for_encounter_table()), timeout=GATE_TIMEOUT, what="the booking's EHR write")
+    except TimeoutError:
+        raise AssertionError(f"the booking never reached its EHR write: {booking.error!r}; {_sessions()!r}") from None
+    (pid,) = _waiting_for_encounter_table()
+    return booking, pid
+
+
+def test_a_racer_is_refused_at_once_while_the_winners_booking_is_still_being_written(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """The winner's claim on the time commits before its EHR writes: a racer is refused, naming the doctor, while
+    the winner still waits (on a lock the test holds) to write its encounter; then the winner completes."""
+    first, second = patients(2)
+    with transaction.atomic():
+        winner, _pid = _start_booking_held_at_its_ehr_write(
+            book(scheduler, video_type.pk, first, TUESDAY_10, doctor.pk)
+        )
+        # Visible to everyone already: the claim, a tentative slot owned by an active hold.
+        assert Slot.objects.filter(schedule=doctor_schedule, status=SlotStatus.BUSY_TENTATIVE).count() == 1
+        loser = _Booking(book(scheduler, video_type.pk, second, TUESDAY_10, doctor.pk))
+        loser.start()
+        loser.join(timeout=JOIN_TIMEOUT)
+        assert not loser.is_alive(), "the racer waited for the winner's booking"
+        assert isinstance(loser.error, SlotUnavailable)
+        assert loser.error.schedule_id == doctor_schedule.pk
+        assert winner.is_alive()  # still held at its encounter
+    winner.join(timeout=JOIN_TIMEOUT)
+    assert winner.error is None
+    assert isinstance(winner.result, AppointmentRef)
+    slot = Slot.objects.get()
+    assert (slot.status, slot.appointment_id, slot.hold_id) == (SlotStatus.BUSY, winner.result.id, None)
+    assert Hold.objects.count() == 0  # the claim became the booking
+    assert Appointment.objects.get().patient_id == first
+    assert Encounter.objects.filter(status="planned").count() == 1
+
+
+def test_a_booking_that_fails_after_its_claim_gives_the_time_back_and_writes_nothing(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """A booking whose EHR write fails (here its statement is cancelled, as a statement timeout would) withdraws
+    its claim: nothing of it remains, and the time is free for the next booking at once."""
+    first, second = patients(2)
+    with transaction.atomic():
+        failing, pid = _start_booking_held_at_its_ehr_write(
+            book(scheduler, video_type.pk, first, TUESDAY_10, doctor.pk)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+        failing.join(timeout=JOIN_TIMEOUT)
+    assert not failing.is_alive()
+    assert isinstance(failing.error, DatabaseError)
+    assert Slot.objects.count() == Hold.objects.count() == Appointment.objects.count() == 0
+    assert Encounter.objects.count() == AppointmentEvent.objects.count() == 0
+
+    booked = appointment_book(
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=second,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+    )
+    assert Slot.objects.get().appointment_id == booked.id
+
+
+def test_a_booking_whose_session_is_killed_mid_way_still_gives_its_claim_back(
+    frozen_now, scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """The booking's database session is terminated while it writes: the booking fails, and its claim is
+    withdrawn over a fresh connection, so the time is free at once."""
+    first, second = patients(2)
+    with transaction.atomic():
+        dying, pid = _start_booking_held_at_its_ehr_write(book(scheduler, video_type.pk, first, TUESDAY_10, doctor.pk))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        dying.join(timeout=JOIN_TIMEOUT)
+    assert isinstance(dying.error, DatabaseError)
+    assert Slot.objects.count() == Hold.objects.count() == Appointment.objects.count() == 0
+    booked = appointment_book(
+        actor=scheduler,
+        appointment_type_id=video_type.pk,
+        patient_id=second,
+        start=TUESDAY_10,
+        practitioner_id=doctor.pk,
+    )
+    assert Slot.objects.get().appointment_id == booked.id
+
+
+_CRASHING_BOOKER = """
+import datetime as dt, os, sys
+import django, time_machine
+django.setup()
+from ehr.models import User
+from scheduling.services.booking import appointment_book
+with time_machine.travel(dt.datetime.fromisoformat(sys.argv[1]), tick=True):
+    appointment_book(actor=User.objects.get(pk=int(sys.argv[2])), appointment_type_id=int(sys.argv[3]),
+                     patient_id=int(sys.argv[4]), start=dt.datetime.fromisoformat(sys.argv[5]),
+                     practitioner_id=int(sys.argv[6]))
+"""
+
+
+def test_the_claim_of_a_booking_whose_process_died_blocks_the_time_until_it_expires(
+    scheduler, doctor, doctor_schedule, video_type, patients
+):
+    """A worker killed mid-booking (SIGKILL: no chance to withdraw) leaves its claim: the time stays taken for
+    ``SCHEDULING_BOOKING_CLAIM_SECONDS``, then the next booking releases the expired claim and takes the time."""
+    first, second, third = patients(3)
+    database = connection.settings_dict
+    credentials = quote(database["USER"], safe="") + (
+        ":" + quote(database["PASSWORD"], safe="") if database["PASSWORD"] else ""
+    )
+    host = quote(database["HOST"] or "127.0.0.1", safe="")  # a socket directory travels percent-encoded
+    url = f"postgres://{credentials}@{host}:{database['PORT'] or 5432}/{database['NAME']}"
+    argv = [NOW, scheduler.pk, video_type.pk, first, TUESDAY_10, doctor.pk]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE ehr_encounter IN SHARE ROW EXCLUSIVE MODE")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _CRASHING_BOOKER,
+                *(a.isoformat() if isinstance(a, dt.datetime) else str(a) for a in argv),
+            ],
+            env={**os.environ, "DATABASE_URL": url, "DATABASE_POOL": "false"},
+            cwd=settings.BASE_DIR,
+        )
+        try:
+            wait_until(
+                lambda: bool(_waiting_for_encounter_table()), timeout=GATE_TIMEOUT, what="the worker's EHR write"
+            )
+        finally:
+            worker.kill()
+            worker.wait(timeout=JOIN_TIMEOUT)
+    claim = Hold.objects.get()
+    assert (claim.status, claim.patient_id, claim.created_by_id) == (HoldStatus.ACTIVE, first, scheduler.pk)
+    assert Appointment.objects.count() == 0
+    with time_machine.travel(NOW, tick=True) as traveller:
+        with pytest.raises(SlotUnavailable):
+            appointment_book(
+                actor=scheduler,
+                appointment_type_id=video_type.pk,
+                patient_id=second,
+                start=TUESDAY_10,
+                practitioner_id=doctor.pk,
+            )
+        traveller.shift(dt.timedelta(seconds=settings.SCHEDULING_BOOKING_CLAIM_SECONDS + 1))
+        booked = appointment_book(
+            actor=scheduler,
+            appointment_type_id=video_type.pk,
+            patient_id=third,
+            start=TUESDAY_10,
+            practitioner_id=doctor.pk,
+        )
+    assert Hold.objects.get(pk=claim.pk).status == HoldStatus.EXPIRED
+    slot = Slot.objects.get()
+    assert (slot.status, slot.appointment_id) == (SlotStatus.BUSY, booked.id)
 
 
 # --- changes ----------------------------------------------------------------------------------------------------
