@@ -4,7 +4,9 @@ Correctness does not rest on the checks in this module. Each booking inserts one
 ``slot_no_double_booking`` exclusion constraint in PostgreSQL rejects an overlap with any blocking slot, whatever
 the interleaving of concurrent transactions (docs/concurrency.md). The checks here (availability, notice, who may
 book) produce clear errors; the constraint produces the guarantee. All slots of a booking are inserted in one
-statement inside one transaction, so a conflict on any resource leaves nothing behind.
+statement, so a conflict on any resource leaves nothing behind. A booking claims its time first (a hold with its
+tentative slots, committed at once, so racers learn they lost without waiting), then writes the appointment and
+everything that goes with it in a second transaction that turns the claim into the booking.
 """
 
 from __future__ import annotations
@@ -1127,8 +1129,11 @@ def appointment_book(
     """Book ``patient_id`` for an appointment type at ``start`` with a practitioner and every other resource the
     type needs (given in ``resource_ids`` or chosen among the free ones at the practitioner's location).
 
-    Atomic across resources: one transaction inserts the appointment, its slots, the planned EHR encounter and the
-    domain event; a conflict on any resource raises ``SlotUnavailable`` naming it and writes nothing. With
+    Atomic across resources: the claim (a hold with one tentative slot per resource, one statement) commits first;
+    a conflict on any resource raises ``SlotUnavailable`` naming it and writes nothing. A second transaction then
+    writes the planned EHR encounter, the appointment, its reminders, turns the claim into the appointment's busy
+    slots and records the domain event; if it fails, the claim is withdrawn (or, if even that cannot run, expires
+    after ``SCHEDULING_BOOKING_CLAIM_SECONDS``). With
     ``override_reason`` (schedulers and admins only) the booking may deliberately double-book and ignore working
     hours; the reason is kept on the appointment and in its event. Callers: the patient (for themselves, patient-
     bookable types, aligned starts, minimum notice), staff who may schedule the patient.
