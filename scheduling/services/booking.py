@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -72,6 +73,8 @@ from scheduling.reminders import reminders_plan, reminders_replan, reminders_wit
 from scheduling.selectors import appointment_dto, db_id, hold_dto
 from scheduling.services.transitions import appointment_transition
 from scheduling.timeutil import Interval, covers
+
+logger = logging.getLogger(__name__)
 
 STAFF_BOOKERS = (Role.SCHEDULER, Role.ADMIN, Role.PRACTITIONER, Role.NURSE)
 OVERRIDERS = (Role.SCHEDULER, Role.ADMIN)
@@ -821,7 +824,7 @@ def _claim_withdraw(hold_id: UUID) -> None:
                 {"hold": hold_id, "active": HoldStatus.ACTIVE},
             )
     except DatabaseError:
-        pass
+        logger.warning("booking claim %s not withdrawn; it frees its time when it expires", hold_id)
 
 
 def _conflicting_schedule(exc: IntegrityError, plan: _Plan) -> Schedule | None:
