@@ -592,7 +592,7 @@ DELETE FROM scheduling_slot
 WITH {claim}owner AS MATERIALIZED (
     SELECT coalesce(
                %(appointment_id)s::bigint,
-               CASE WHEN %(new_appointment)s THEN nextval(pg_get_serial_sequence(%(table)s, 'id')) END
+               CASE WHEN %(claim)s THEN nextval(pg_get_serial_sequence(%(table)s, 'id')) END
            ) AS id
 )
 INSERT INTO scheduling_slot (schedule_id, period, status, appointment_id, hold_id, expires_at, override)
@@ -616,7 +616,7 @@ _CLAIM_SQL = """claim AS (
 @dataclass
 class _Taken:
     slots: list[Slot]
-    # A new appointment's id (``new_appointment``; for a claim, drawn but not stored on the slots), else the one given
+    # A claim's new appointment id (drawn, not stored on the slots), else the one given
     appointment_id: int | None
 
 
@@ -625,7 +625,6 @@ def _insert_slots(
     *,
     status: str,
     appointment_id: int | None = None,
-    new_appointment: bool = False,
     hold_id: UUID | None = None,
     expires_at: dt.datetime | None = None,
     override: bool = False,
@@ -634,10 +633,6 @@ def _insert_slots(
     """Insert one slot per schedule in one statement; an exclusion violation becomes ``SlotUnavailable`` naming
     the resource. When an auto-picked resource lost a race, retry with the next free candidate. One round trip per
     attempt: the booking locks, the release of expired holds in the way and the insert.
-
-    ``new_appointment``: the slots belong to an appointment not inserted yet; its id is drawn from the
-    appointment sequence here (the slots' foreign key is checked at commit), so a lost race stops before anything
-    else of the booking is written. The caller inserts the appointment with ``appointment_id`` of the result.
 
     Before inserting, each attempt takes the booking lock of every schedule it inserts on, in schedule-id order
     (the global lock order), and inserts the rows in that order too. The locks only queue the inserters of one
@@ -649,8 +644,9 @@ def _insert_slots(
 
     ``claim_by``: the slots are a booking's claim (``appointment_book``): tentative, owned by a new hold with id
     ``hold_id`` made by ``claim_by`` for the plan's patient, type, practitioner and time, inserted in the same
-    statement (the slots' foreign key to it is checked at commit). With ``new_appointment`` the appointment's id is
-    drawn and returned, not stored on the slots (``_claim_convert`` does that).
+    statement (the slots' foreign key to it is checked at commit). The new appointment's id is drawn from its
+    sequence here and returned, not stored on the slots (``_claim_convert`` does that), so a lost race stops before
+    anything else of the booking is written.
 
     A savepoint is taken only when there is an alternative to retry with: otherwise a conflict ends the caller's
     transaction (or its savepoint), which the raised error rolls back anyway."""
@@ -666,7 +662,7 @@ def _insert_slots(
             "hold_expired": HoldStatus.EXPIRED,
             "hold_active": HoldStatus.ACTIVE,
             "appointment_id": appointment_id,
-            "new_appointment": new_appointment,
+            "claim": claim_by is not None,
             "table": Appointment._meta.db_table,
             "status": status,
             "hold_id": hold_id,
@@ -1177,7 +1173,6 @@ def appointment_book(
         claimed = _insert_slots(
             plan,
             status=SlotStatus.BUSY_TENTATIVE,
-            new_appointment=True,
             hold_id=hold_id,
             expires_at=timezone.now() + claim_ttl(),
             override=override,
