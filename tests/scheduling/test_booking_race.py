@@ -172,6 +172,12 @@ def book(actor: Any, type_id: int, patient_id: int, start: dt.datetime, doctor_i
     )
 
 
+def hold(actor: Any, type_id: int, patient_id: int, start: dt.datetime, doctor_id: int) -> Callable[[], HoldRef]:
+    return lambda: hold_create(
+        actor=actor, appointment_type_id=type_id, patient_id=patient_id, start=start, practitioner_id=doctor_id
+    )
+
+
 @pytest.fixture
 def patients():  # type: ignore[no-untyped-def]
     def make(n: int) -> list[int]:
@@ -388,14 +394,9 @@ def test_holds_and_bookings_racing_for_one_slot_leave_exactly_one_reservation(
     frozen_now, scheduler, patient_user, patient, doctor, doctor_schedule, video_type, patients
 ):
     ids = patients(5)
-    hold = lambda: hold_create(  # noqa: E731 - a racer
-        actor=patient_user,
-        appointment_type_id=video_type.pk,
-        patient_id=patient.pk,
-        start=TUESDAY_10,
-        practitioner_id=doctor.pk,
-    )
-    racers = [hold] * 4 + [book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids]
+    racers = [hold(patient_user, video_type.pk, patient.pk, TUESDAY_10, doctor.pk)] * 4 + [
+        book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids
+    ]
     outcome = race(racers, gate=True)
 
     assert len(outcome.won) == 1
@@ -420,13 +421,7 @@ def test_a_hold_confirmed_twice_at_once_books_one_appointment(
 ):
     """A double click: two confirmations of one hold race. One books; the other is refused as the hold is no
     longer active, and its appointment, encounter and event roll back with it."""
-    held = hold_create(
-        actor=patient_user,
-        appointment_type_id=video_type.pk,
-        patient_id=patient.pk,
-        start=TUESDAY_10,
-        practitioner_id=doctor.pk,
-    )
+    held = hold(patient_user, video_type.pk, patient.pk, TUESDAY_10, doctor.pk)()
     outcome = race([lambda: hold_confirm(actor=patient_user, hold_id=held.id)] * 2)
 
     assert len(outcome.won) == 1
@@ -434,8 +429,8 @@ def test_a_hold_confirmed_twice_at_once_books_one_appointment(
     (booked,) = outcome.won.values()
     assert list(Appointment.objects.values_list("pk", flat=True)) == [booked.id]
     assert Encounter.objects.filter(status="planned").count() == AppointmentEvent.objects.count() == 1
-    hold = Hold.objects.get()
-    assert (hold.status, hold.appointment_id) == (HoldStatus.CONSUMED, booked.id)
+    consumed = Hold.objects.get()
+    assert (consumed.status, consumed.appointment_id) == (HoldStatus.CONSUMED, booked.id)
     slot = Slot.objects.get()
     assert (slot.status, slot.appointment_id, slot.hold_id) == (SlotStatus.BUSY, booked.id, None)
 
@@ -445,13 +440,7 @@ def test_an_expired_hold_is_taken_by_exactly_one_racer_while_its_owner_and_the_s
 ):
     ids = patients(8)
     with time_machine.travel(NOW, tick=True) as traveller:
-        held = hold_create(
-            actor=patient_user,
-            appointment_type_id=video_type.pk,
-            patient_id=patient.pk,
-            start=TUESDAY_10,
-            practitioner_id=doctor.pk,
-        )
+        held = hold(patient_user, video_type.pk, patient.pk, TUESDAY_10, doctor.pk)()
         traveller.shift(dt.timedelta(minutes=6))  # past the five-minute hold
         racers = [book(scheduler, video_type.pk, pid, TUESDAY_10, doctor.pk) for pid in ids]
         racers.append(lambda: hold_confirm(actor=patient_user, hold_id=held.id))
