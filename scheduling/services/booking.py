@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import re
 from collections import defaultdict
@@ -1094,14 +1095,18 @@ def _record_booked(
     data: dict[str, Any],
     patient_user_id: int | None,
     convert: Callable[[], Any],
+    deferred_events: list[Callable[[], object]] | None = None,
 ) -> None:
     """The rest of a booking's transaction once its appointment row is in: the reminders (outbox rows,
     scheduling/reminders.py), ``convert`` (the hold's slots become the appointment's, under the booking locks), then
     the ``booked`` domain event with its live pushes. In that order because the event takes the realtime stream
-    counters, which come after the booking locks in the global lock order (docs/concurrency.md)."""
+    counters, which come after the booking locks in the global lock order (docs/concurrency.md). With
+    ``deferred_events`` the event is not recorded here but appended, for the caller to record once it has taken
+    every booking lock it will need (a series)."""
     reminders_plan(appointment=appointment)
     convert()
-    appointment_event_record(
+    record = functools.partial(
+        appointment_event_record,
         appointment=appointment,
         type="booked",
         actor=actor,
@@ -1110,6 +1115,10 @@ def _record_booked(
         data=data,
         patient_user_id=patient_user_id,
     )
+    if deferred_events is None:
+        record()
+    else:
+        deferred_events.append(record)
 
 
 def appointment_book(
@@ -1124,6 +1133,7 @@ def appointment_book(
     comment: str = "",
     series_id: int | None = None,
     request: HttpRequest | None = None,
+    deferred_events: list[Callable[[], object]] | None = None,
 ) -> AppointmentRef:
     """Book ``patient_id`` for an appointment type at ``start`` with a practitioner and every other resource the
     type needs (given in ``resource_ids`` or chosen among the free ones at the practitioner's location).
@@ -1136,6 +1146,10 @@ def appointment_book(
     ``override_reason`` (schedulers and admins only) the booking may deliberately double-book and ignore working
     hours; the reason is kept on the appointment and in its event. Callers: the patient (for themselves, patient-
     bookable types, aligned starts, minimum notice), staff who may schedule the patient.
+
+    ``deferred_events``: for a caller that books several appointments in its own transaction (a series). The
+    ``booked`` event is appended there as a call, not recorded: the event takes the realtime stream counters, and
+    holding those while a later booking takes its booking locks would reverse the global lock order.
     """
     comment = _clean_comment(comment)
     override_reason = _clean_override(actor, override_reason)
@@ -1217,6 +1231,7 @@ def appointment_book(
                 data=data,
                 patient_user_id=patient_user_id,
                 convert=lambda: slots.extend(_claim_convert(hold_id, plan, claimed)),
+                deferred_events=deferred_events,
             )
     except BaseException:
         _claim_withdraw(hold_id)

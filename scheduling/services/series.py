@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from zoneinfo import ZoneInfo, available_timezones
@@ -270,7 +271,8 @@ def series_book(
 ) -> SeriesRef:
     """Book a recurring series: ``rrule`` from ``first_start_local`` (wall clock in ``time_zone``), every occurrence
     with the same patient, practitioner, type and resources, in ONE transaction through ``appointment_book`` (so each
-    occurrence is checked, slotted, gets its planned encounter and event exactly like a single booking).
+    occurrence is checked, slotted, gets its planned encounter and event exactly like a single booking; the events
+    are recorded, in occurrence order, once every occurrence is booked).
 
     All or nothing: a bad rule or zone raises ``InvalidBooking``; an occurrence in a DST gap/fold, in the past, past
     the horizon, outside working hours or in conflict raises ``SeriesOccurrenceRefused`` naming the occurrence (with
@@ -286,6 +288,10 @@ def series_book(
     authorise_booking(actor=actor, patient_id=patient_id, request=request)
     if not AppointmentType.objects.filter(pk=appointment_type_id, active=True).exists():
         raise _invalid("appointment_type_id", "Unknown or inactive appointment type.")
+    # Each occurrence's "booked" event is recorded after the last occurrence is booked: an event takes the realtime
+    # stream counters, which come after the booking locks in the global lock order, and a later occurrence may
+    # take a booking lock the first did not (another auto-picked room).
+    events: list[Callable[[], object]] = []
     with transaction.atomic():
         series = AppointmentSeries.objects.create(
             patient_id=patient_id,
@@ -308,11 +314,14 @@ def series_book(
                     comment=comment,
                     series_id=series.pk,
                     request=request,
+                    deferred_events=events,
                 )
             except _OCCURRENCE_ERRORS as exc:
                 if isinstance(exc, InvalidBooking) and set(exc.fields) != {"start"}:
                     raise  # about the request as a whole (type, practitioner, resources), not this date
                 raise SeriesOccurrenceRefused(index=index, local_start=local, time_zone=time_zone, cause=exc) from exc
+        for record in events:
+            record()
     ref = series_get(series_id=series.pk)
     assert ref is not None  # just committed
     return ref

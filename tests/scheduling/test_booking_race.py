@@ -52,6 +52,7 @@ from scheduling.services.booking import (
     hold_create,
     holds_release_expired,
 )
+from scheduling.services.series import series_book
 from scheduling.services.waitlist import waitlist_join, waitlist_offer_accept
 from tests.conftest import csrf_login
 from tests.factories import PatientFactory, UserFactory
@@ -95,6 +96,7 @@ def _queued_at_slot_insert() -> int:
 def _sessions() -> list[tuple[Any, ...]]:
     """What the other sessions of this database are doing (for a failure report)."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else, inside a transaction, the view is read once
         cursor.execute(
             """
             SELECT pid, state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity
@@ -635,6 +637,125 @@ def test_the_claim_of_a_booking_whose_process_died_blocks_the_time_until_it_expi
     assert Hold.objects.get(pk=claim.pk).status == HoldStatus.EXPIRED
     slot = Slot.objects.get()
     assert (slot.status, slot.appointment_id) == (SlotStatus.BUSY, booked.id)
+
+
+# --- a recurring series against single bookings -----------------------------------------------------------------
+
+_GATE_SPACE = 7719  # an advisory lock space of this test's own
+
+
+@pytest.fixture
+def stream_gate():  # type: ignore[no-untyped-def]
+    """A gate on the realtime event table: once armed for a stream, inserting that stream's event waits for an
+    advisory lock the test holds (``_GATE_SPACE``, 1). The stream counters a transaction takes in the same
+    statement (``core.realtime``: in stream-name order, the board's first) are then already held."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            CREATE FUNCTION race_test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock_shared({_GATE_SPACE}, 1);
+                RETURN NEW;
+            END $$
+            """
+        )
+
+    def arm(stream: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TRIGGER race_test_gate BEFORE INSERT ON core_streamevent FOR EACH ROW "
+                f"WHEN (NEW.stream = '{stream}') EXECUTE FUNCTION race_test_gate()"
+            )
+
+    try:
+        yield arm
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS race_test_gate ON core_streamevent")
+            cursor.execute("DROP FUNCTION race_test_gate()")
+
+
+def _blocked_by(pid: int) -> list[int]:
+    """Backends waiting for a lock that ``pid`` holds (from pg_locks, which is live; pg_stat_activity would be a
+    snapshot taken once per transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT pid FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))", [pid])
+        return [blocked for (blocked,) in cursor.fetchall()]
+
+
+def _waiting_at_gate() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_locks WHERE NOT granted AND locktype = 'advisory' AND classid = %s AND objid = 1",
+            [_GATE_SPACE],
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def test_a_series_picking_another_room_for_a_later_occurrence_does_not_deadlock_with_a_booking_of_that_room(
+    frozen_now, scheduler, location, doctor, doctor_schedule, patients, stream_gate
+):
+    """A series books its occurrences in one transaction, and its auto-picked room may differ from one occurrence
+    to the next. A single booking of the second room (another doctor, another day) holds that room's booking lock
+    until it records its event, which takes the board's stream counter. The series must not hold that counter
+    while it still has booking locks to take: here it is held, by the test's gate, after its first event; then
+    the single booking runs up to wherever the series blocks it. Both must then complete, with no deadlock broken
+    by PostgreSQL (a spurious 409 for the series, or a 500 for the booking)."""
+    other_doctor = UserFactory(username="race-dr-other", roles=["practitioner"], locations=[location])
+    ScheduleFactory(practitioner=other_doctor)
+    room_a = ScheduleFactory(kind="room", category="exam", name="Exam room A", location=location)
+    room_b = ScheduleFactory(kind="room", category="exam", name="Exam room B", location=location)
+    exam = AppointmentTypeFactory(code="race-exam", modality="in-person", needs=[("room", "exam")])
+    series_patient, blocker, single = patients(3)
+    first, second = dt.datetime(2031, 3, 10, 9, tzinfo=dt.UTC), dt.datetime(2031, 3, 17, 9, tzinfo=dt.UTC)
+    # Room B is taken at the first occurrence and room A at the second, so the series picks A, then B.
+    book(scheduler, exam.pk, blocker, first, other_doctor.pk, resource_ids=[room_b.pk])()
+    book(scheduler, exam.pk, blocker, second, other_doctor.pk, resource_ids=[room_a.pk])()
+    stream_gate(f"user:{doctor.pk}")  # the series' practitioner's stream: after the board's counter
+
+    series = _Booking(
+        lambda: series_book(
+            actor=scheduler,
+            appointment_type_id=exam.pk,
+            patient_id=series_patient,
+            practitioner_id=doctor.pk,
+            first_start_local=dt.datetime(2031, 3, 10, 9),  # noqa: DTZ001 -- wall clock in Lisbon
+            time_zone="Europe/Lisbon",
+            rrule="FREQ=WEEKLY;COUNT=2",
+        )
+    )
+    single_booking = _Booking(book(scheduler, exam.pk, single, TUESDAY_10, other_doctor.pk, resource_ids=[room_b.pk]))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 1)", [_GATE_SPACE])
+        series.start()
+        try:
+            wait_until(lambda: bool(_waiting_at_gate()), timeout=GATE_TIMEOUT, what="the series at the gate")
+        except TimeoutError:
+            raise AssertionError(f"the series never reached its event: {series.error!r}; {_sessions()!r}") from None
+        (series_pid,) = _waiting_at_gate()
+        single_booking.start()
+        try:
+            wait_until(lambda: bool(_blocked_by(series_pid)), timeout=GATE_TIMEOUT, what="the single booking")
+        except TimeoutError:
+            raise AssertionError(
+                f"the booking never met the series: {single_booking.error!r}; {_sessions()!r}"
+            ) from None
+    # The gate opens.
+    series.join(timeout=JOIN_TIMEOUT)
+    single_booking.join(timeout=JOIN_TIMEOUT)
+    assert not series.is_alive()
+    assert not single_booking.is_alive()
+    assert series.error is None, repr(series.error)
+    assert single_booking.error is None, repr(single_booking.error)
+    rooms = [{r.name for r in occurrence.resources if r.kind == "room"} for occurrence in series.result.occurrences]
+    assert rooms == [{"Exam room A"}, {"Exam room B"}]
+    assert {r.name for r in single_booking.result.resources if r.kind == "room"} == {"Exam room B"}
+    assert Appointment.objects.count() == 5
+    assert overlapping_blocking_pairs() == 0
+    # The series' events were recorded after all its bookings, still one per occurrence and in their order.
+    series_events = AppointmentEvent.objects.filter(appointment__series_id=series.result.id).order_by("id")
+    assert [(e.appointment_id, e.type) for e in series_events] == [(o.id, "booked") for o in series.result.occurrences]
 
 
 # --- changes ----------------------------------------------------------------------------------------------------
