@@ -4,7 +4,8 @@ A state change of any message (claimed, sent, delivered, failed, fell back, rese
 the change commits, one event ``notifications.health_changed`` goes to the group stream ``notifications.health``
 (admins and schedulers), at most once per ``HEALTH_EVENT_WINDOW_SECONDS``: a busy dispatcher would otherwise
 publish (two writes) per message. The event says only "refetch"; screens refetch on it and once more just after the
-window, so a change that committed inside the window, after the event went out, still shows."""
+window, so a change that committed inside the window, after the event went out, still shows. A screen that joins
+the stream also refetches once more a window later: the window may have opened before it joined."""
 
 from __future__ import annotations
 

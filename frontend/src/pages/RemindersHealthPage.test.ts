@@ -234,7 +234,10 @@ describe("reminder health page", () => {
     expect(failureCells(FAILED_SMS).at(-1)).toBe("Resent already");
   });
 
-  it("follows the live stream: fetches again on a change and once more after the server's window", async () => {
+  /** Open the page and its live stream, with faked timers from just before the stream is confirmed (so the page's
+   * trailing fetches run on faked time; the fake backend answers on zero-delay timers, which
+   * advanceTimersByTimeAsync runs too). The caller restores real timers. */
+  async function openLive(): Promise<MountedApp> {
     await openPage();
     const page = mounted!;
     page.socket().open();
@@ -243,14 +246,17 @@ describe("reminder health page", () => {
       () => page.socket().sent.some((f) => JSON.stringify(f) === JSON.stringify({ kind: "subscribe", stream: HEALTH_STREAM })),
       "the health stream subscription",
     );
-    page.socket().receive({ kind: "subscribed", stream: HEALTH_STREAM, seq: 0 });
-    await waitFor(() => !!document.querySelector('[data-testid="reminders-live"]'), "the live note");
-    expect(total("sent")).toBe("65");
-
-    // Only the page's trailing timer is faked time: the fake backend answers on real zero-delay timers, which
-    // advanceTimersByTimeAsync runs too.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    page.socket().receive({ kind: "subscribed", stream: HEALTH_STREAM, seq: 0 });
+    await vi.advanceTimersByTimeAsync(50);
+    expect(document.querySelector('[data-testid="reminders-live"]')).not.toBeNull();
+    return page;
+  }
+
+  it("follows the live stream: fetches again on a change and once more after the server's window", async () => {
     try {
+      const page = await openLive();
+      expect(total("sent")).toBe("65");
       const before = fake.healthCalls().length;
       fake.days[0] = makeHealthDay({ date: "2026-03-04", channel: "sms", sent: 41, delivered: 38, failed: 2, undeliverable: 1, fell_back: 3 });
       page.socket().push({ stream: HEALTH_STREAM, seq: 1, type: "notifications.health_changed", data: { window_seconds: 2 }, at: new Date().toISOString() });
@@ -265,6 +271,24 @@ describe("reminder health page", () => {
       await vi.advanceTimersByTimeAsync(300);
       expect(fake.healthCalls().length).toBe(before + 2);
       expect(total("sent")).toBe("67");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("fetches once more a window after joining the stream: a change held back by an earlier window still shows", async () => {
+    try {
+      await openLive();
+      const before = fake.healthCalls().length;
+      // The server's window opened (its event went out) before the page joined: a change committed now, inside
+      // that window, sends no event of its own.
+      fake.days[0] = makeHealthDay({ date: "2026-03-04", channel: "sms", sent: 41, delivered: 38, failed: 2, undeliverable: 1, fell_back: 3 });
+      await vi.advanceTimersByTimeAsync(2_800);
+      expect(fake.healthCalls().length).toBe(before);
+      expect(total("sent")).toBe("65");
+      await vi.advanceTimersByTimeAsync(300);
+      expect(fake.healthCalls().length).toBe(before + 1);
+      expect(total("sent")).toBe("66");
     } finally {
       vi.useRealTimers();
     }
