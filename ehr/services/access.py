@@ -10,7 +10,7 @@ import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -69,6 +69,16 @@ def _is_exclusion_violation(exc: IntegrityError, name: str) -> bool:
     return getattr(diag, "constraint_name", None) == name
 
 
+def _queue_membership_writers(patient_id: int, member_id: int) -> None:
+    """Make the writers of one member's periods on one patient's team wait for each other, until commit (an advisory
+    lock of the transaction). Without it, two overlapping inserts at the same moment (or an insert and an end) can
+    each find the other's uncommitted row while checking ``careteam_no_overlap``, and each waits for the other.
+    PostgreSQL breaks that deadlock after a second by failing one with an error that is not an exclusion violation
+    (an HTTP 500, not ``CareTeamOverlap``). The constraint still decides; the lock only queues them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ehr.care_team:{patient_id}:{member_id}"])
+
+
 def care_team_add(
     *,
     actor: User,
@@ -112,6 +122,7 @@ def care_team_add(
             raise PatientNotFound(patient_id)
         if patient.status != PatientStatus.ACTIVE:
             raise InvalidAccessRequest({"patient": ["The record is entered in error."]})
+        _queue_membership_writers(patient_id, member_id)
         membership = CareTeamMember(
             patient_id=patient_id,
             member_id=member_id,
@@ -147,12 +158,14 @@ def care_team_end(
 ) -> CareTeamMember:
     """End a membership now (``end`` = now, with who and why); the row stays. Raises ``CareTeamMemberNotFound``,
     ``CareTeamAlreadyEnded``. Audited as an "update" of ``CareTeam``. Callers: as ``care_team_add``."""
-    patient_id = CareTeamMember.objects.filter(pk=membership_id).values_list("patient_id", flat=True).first()
-    if patient_id is None:
+    pair = CareTeamMember.objects.filter(pk=membership_id).values_list("patient_id", "member_id").first()
+    if pair is None:
         raise CareTeamMemberNotFound(membership_id)
+    patient_id, member_id = pair
     patient_access_check(actor=actor, patient_id=patient_id, action=PatientAction.MANAGE_CARE_TEAM, request=request)
     reason = _reason(reason)
     with transaction.atomic():
+        _queue_membership_writers(patient_id, member_id)  # its new version meets a racing add's row, as an add would
         membership = CareTeamMember.objects.select_for_update().get(pk=membership_id)
         now = timezone.now()
         if membership.end is not None and membership.end <= now:

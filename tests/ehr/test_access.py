@@ -227,14 +227,22 @@ def test_care_team_api_lists_adds_and_ends(doctor, scheduler, admin_user) -> Non
     assert send(desk, "post", f"{BASE}/care-team/999999/end/", {"reason": "x"}).status_code == 404
 
 
+DESKS = 8  # the pool gives the process 10 connections; the main thread holds one
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_adds_of_the_same_member_exactly_one_wins_the_other_409() -> None:
+def test_concurrent_adds_of_the_same_member_exactly_one_wins_the_others_409() -> None:
+    """Eight desks add one doctor to one patient's team at the same moment: all of them wait at a table lock the
+    test holds, then insert at once. Exactly one 201 and seven clean 409s. Two inserters that each find the other's
+    uncommitted row while checking the constraint would wait for each other, and PostgreSQL would fail one with a
+    deadlock error (a 500) after a second; the adds queue on a lock per patient and member, so none does."""
     org = OrganizationFactory(name="Race Health")
-    for name in ("desk-a", "desk-b"):
+    names = [f"desk-{i}" for i in range(DESKS)]
+    for name in names:
         UserFactory(username=name, roles=["scheduler"], organization=org)
     doctor = UserFactory(username="dr-race", roles=["practitioner"], organization=org)
     patient = PatientFactory(registrar=UserFactory(username="adm-race", roles=["admin"], organization=org))
-    clients = {name: signed_in(name) for name in ("desk-a", "desk-b")}
+    clients = {name: signed_in(name) for name in names}
     results: dict[str, Any] = {}
     errors: list[BaseException] = []
 
@@ -253,19 +261,18 @@ def test_concurrent_adds_of_the_same_member_exactly_one_wins_the_other_409() -> 
 
     threads = [threading.Thread(target=add, args=(name,)) for name in clients]
     with transaction.atomic():
-        with connection.cursor() as cursor:  # both inserts queue behind this lock, then race for the period
+        with connection.cursor() as cursor:  # every add queues behind this lock, then they race for the period
             cursor.execute("LOCK TABLE ehr_careteammember IN SHARE MODE")
         for thread in threads:
             thread.start()
-        wait_until(lambda: _waiting_on_locks() >= 2, timeout=20, what="both adds blocked on the table lock")
+        wait_until(lambda: _waiting_on_locks() >= DESKS, timeout=20, what="every add blocked on a lock")
     for thread in threads:
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
     statuses = sorted(r.status_code for r in results.values())
-    assert statuses == [201, 409]
-    loser = next(r for r in results.values() if r.status_code == 409)
-    assert loser.json()["code"] == "care_team_overlap"
+    assert statuses == [201] + [409] * (DESKS - 1)
+    assert {r.json()["code"] for r in results.values() if r.status_code == 409} == {"care_team_overlap"}
     assert CareTeamMember.objects.filter(patient=patient, member=doctor).count() == 1
     assert AuditEvent.objects.filter(patient_id=patient.pk, entity_type="CareTeam").count() == 1
 
