@@ -494,6 +494,15 @@ class _Booking(threading.Thread):
             connection.close()
 
 
+def _wait_for(condition: Callable[[], bool], *, what: str, booking: _Booking) -> None:
+    """Wait until ``condition`` holds (it reads live lock state; no sleeping as synchronisation); else fail with what
+    ``booking`` got and what every session of the database is doing."""
+    try:
+        wait_until(condition, timeout=GATE_TIMEOUT, what=what)
+    except TimeoutError:
+        raise AssertionError(f"never came to pass: {what}; {booking.error!r}; {_sessions()!r}") from None
+
+
 def _start_booking_held_at_its_ehr_write(work: Callable[[], Any]) -> tuple[_Booking, int]:
     """Start ``work`` while the caller holds a lock on the encounter table; return once it waits there, past its
     committed claim, with its backend's pid. The caller must be inside a transaction that took the lock."""
@@ -501,10 +510,7 @@ def _start_booking_held_at_its_ehr_write(work: Callable[[], Any]) -> tuple[_Book
         cursor.execute("LOCK TABLE ehr_encounter IN SHARE ROW EXCLUSIVE MODE")
     booking = _Booking(work)
     booking.start()
-    try:
-        wait_until(lambda: bool(_waiting_for_encounter_table()), timeout=GATE_TIMEOUT, what="the booking's EHR write")
-    except TimeoutError:
-        raise AssertionError(f"the booking never reached its EHR write: {booking.error!r}; {_sessions()!r}") from None
+    _wait_for(lambda: bool(_waiting_for_encounter_table()), what="the booking waits at its EHR write", booking=booking)
     (pid,) = _waiting_for_encounter_table()
     return booking, pid
 
@@ -729,18 +735,14 @@ def test_a_series_picking_another_room_for_a_later_occurrence_does_not_deadlock_
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, 1)", [_GATE_SPACE])
         series.start()
-        try:
-            wait_until(lambda: bool(_waiting_at_gate()), timeout=GATE_TIMEOUT, what="the series at the gate")
-        except TimeoutError:
-            raise AssertionError(f"the series never reached its event: {series.error!r}; {_sessions()!r}") from None
+        _wait_for(lambda: bool(_waiting_at_gate()), what="the series waits at the gate", booking=series)
         (series_pid,) = _waiting_at_gate()
         single_booking.start()
-        try:
-            wait_until(lambda: bool(_blocked_by(series_pid)), timeout=GATE_TIMEOUT, what="the single booking")
-        except TimeoutError:
-            raise AssertionError(
-                f"the booking never met the series: {single_booking.error!r}; {_sessions()!r}"
-            ) from None
+        _wait_for(
+            lambda: bool(_blocked_by(series_pid)),
+            what="the single booking waits for the series",
+            booking=single_booking,
+        )
     # The gate opens.
     series.join(timeout=JOIN_TIMEOUT)
     single_booking.join(timeout=JOIN_TIMEOUT)
